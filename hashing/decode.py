@@ -24,6 +24,17 @@ from kernels.optional import optional_module
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _FAST_JPEG_COLORSPACES = frozenset({"YCbCr", "Gray"})
+# Signatures of formats Pillow reads: a file that starts like one but will not open is damaged (UNDECODABLE),
+# not of an unknown format.
+_KNOWN_SIGNATURES = (
+    _JPEG_MAGIC,
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+)
 
 # We enforce our own pixel limit before Pillow allocates anything (DecodeLimits.max_pixels); Pillow's
 # process-wide warning would only duplicate it, so silence that one category.
@@ -165,6 +176,8 @@ def _decode_with_pillow(data: bytes, options: DecodeOptions) -> np.ndarray:
     except MediaError:
         raise
     except UnidentifiedImageError as exc:
+        if _has_known_signature(data):
+            raise MediaError(ReasonCode.UNDECODABLE, "damaged image: its header cannot be parsed") from exc
         raise MediaError(ReasonCode.UNSUPPORTED_FORMAT, "not an image format this build can read") from exc
     except Image.DecompressionBombError as exc:
         raise MediaError(ReasonCode.TOO_LARGE, str(exc)) from exc
@@ -172,3 +185,8 @@ def _decode_with_pillow(data: bytes, options: DecodeOptions) -> np.ndarray:
         raise MediaError(ReasonCode.TOO_LARGE, "image needs more memory than is available") from exc
     except Exception as exc:  # hostile input reaches odd corners of Pillow's plugins; none may escape
         raise MediaError(ReasonCode.UNDECODABLE, f"corrupt or truncated image: {exc}") from exc
+
+
+def _has_known_signature(data: bytes) -> bool:
+    is_webp = data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    return is_webp or data.startswith(_KNOWN_SIGNATURES)
