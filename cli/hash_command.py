@@ -29,13 +29,21 @@ def register(commands: Any) -> None:
         "the exit status is 1 if any failed.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or directories")
-    parser.add_argument(
+    dihedral = parser.add_mutually_exclusive_group()
+    dihedral.add_argument(
         "--dihedral",
-        nargs="?",
+        dest="dihedral",
+        action="store_const",
         const=DihedralMode.DCT.value,
         default=DihedralMode.NONE.value,
-        choices=[DihedralMode.DCT.value, DihedralMode.PIXELS.value],
-        help="also print the 8 rotation/flip hashes: 'dct' (default, cheap, approximate) or 'pixels' (exact)",
+        help="also print the 8 rotation/flip hashes, derived from the DCT (cheap, approximate; as the reference)",
+    )
+    dihedral.add_argument(
+        "--dihedral-pixels",
+        dest="dihedral",
+        action="store_const",
+        const=DihedralMode.PIXELS.value,
+        help="also print the 8 rotation/flip hashes of the transformed pixels (exact)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per file (with MD5/SHA-1/SHA-256)")
     parser.add_argument(
@@ -70,7 +78,7 @@ def iter_files(paths: list[str]) -> Iterator[Path]:
 
 def format_csv(hashes: MediaHashes, path: Path) -> str:
     fields = [hashes.pdq.hex()] + [h.hex() for h in hashes.dihedral[1:]]
-    return ",".join(fields + [str(hashes.pdq.quality), str(path)])
+    return ",".join([*fields, str(hashes.pdq.quality), str(path)])
 
 
 def format_json(hashes: MediaHashes, path: Path) -> str:
@@ -89,7 +97,9 @@ def format_json(hashes: MediaHashes, path: Path) -> str:
     return json.dumps(record)
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     options = HashOptions(
         contract=PdqContract(args.contract),
         dihedral=DihedralMode(args.dihedral),

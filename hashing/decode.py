@@ -120,9 +120,7 @@ def _check_pixels(width: int, height: int, limits: DecodeLimits) -> None:
     if width <= 0 or height <= 0:
         raise MediaError(ReasonCode.UNDECODABLE, f"image declares an empty size {width}x{height}")
     if width * height > limits.max_pixels:
-        raise MediaError(
-            ReasonCode.TOO_LARGE, f"{width}x{height} pixels is over the limit of {limits.max_pixels}"
-        )
+        raise MediaError(ReasonCode.TOO_LARGE, f"{width}x{height} pixels is over the limit of {limits.max_pixels}")
 
 
 def _jpeg_header(data: bytes, limits: DecodeLimits) -> tuple[int, int, str] | None:

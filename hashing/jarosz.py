@@ -73,7 +73,7 @@ def axis_operator(length: int) -> BandedOperator:
 def _box_filter_axis(plane: np.ndarray, axis: int, window: int) -> np.ndarray:
     lo, hi = box_bounds(plane.shape[axis], window)
     moved = np.moveaxis(plane, axis, 0)
-    prefix = np.concatenate([np.zeros((1,) + moved.shape[1:]), np.cumsum(moved, axis=0)])
+    prefix = np.concatenate([np.zeros((1, *moved.shape[1:])), np.cumsum(moved, axis=0)])
     counts = (hi - lo + 1).reshape((-1,) + (1,) * (moved.ndim - 1))
     return np.moveaxis((prefix[hi + 1] - prefix[lo]) / counts, 0, axis)
 
@@ -85,4 +85,5 @@ def reference_downsample(luma: np.ndarray) -> np.ndarray:
     for _ in range(FILTER_PASSES):
         plane = _box_filter_axis(plane, 1, jarosz_window(width))
         plane = _box_filter_axis(plane, 0, jarosz_window(height))
-    return plane[np.ix_(sample_positions(height), sample_positions(width))]
+    sampled: np.ndarray = plane[np.ix_(sample_positions(height), sample_positions(width))]
+    return sampled

@@ -35,7 +35,8 @@ def _dct_matrix() -> np.ndarray:
     j = np.arange(64).reshape(1, -1)
     scale = np.float32(np.sqrt(2.0 / 64.0))
     values = scale.astype(np.float64) * np.cos((np.pi / 2.0 / 64.0) * i * (2 * j + 1))
-    return values.astype(np.float32).astype(np.float64)
+    rounded: np.ndarray = values.astype(np.float32).astype(np.float64)
+    return rounded
 
 
 DCT_MATRIX = _dct_matrix()
@@ -58,7 +59,7 @@ def quality(xp: ModuleType, buffers: Any) -> Any:
 
 def bits_from_dct(xp: ModuleType, dct: Any) -> Any:
     """(..., 16, 16) -> (..., 16, 16) bool: coefficient > lower median (the 128th smallest of 256)."""
-    flat = dct.reshape(dct.shape[:-2] + (HASH_SIDE * HASH_SIDE,))
+    flat = dct.reshape((*dct.shape[:-2], HASH_SIDE * HASH_SIDE))
     median = xp.sort(flat, axis=-1)[..., 127]
     return dct > median[..., None, None]
 

@@ -53,7 +53,8 @@ class PdqHash:
 
     def bits(self) -> np.ndarray:
         """(16, 16) bool, [i, j] = bit 16i + j."""
-        return unpack_bits(np.frombuffer(self.digest, dtype=np.uint8).reshape(1, 32))[0]
+        bits: np.ndarray = unpack_bits(np.frombuffer(self.digest, dtype=np.uint8).reshape(1, 32))[0]
+        return bits
 
     def distance(self, other: PdqHash) -> int:
         """Hamming distance in bits."""

@@ -108,10 +108,7 @@ class PdqHasher:
         if min(image.shape[0], image.shape[1]) < MIN_HASHABLE_SIDE:
             zero = PdqHash(bytes(32), 0)
             return PdqResult(zero, (zero,) * 8 if dihedral is not DihedralMode.NONE else ())
-        if dihedral is DihedralMode.PIXELS:
-            buffers = self._pixel_dihedral_buffers(image)
-        else:
-            buffers = self.buffer64(image)[None]
+        buffers = self._pixel_dihedral_buffers(image) if dihedral is DihedralMode.PIXELS else self.buffer64(image)[None]
         return self._hashes_from_buffers(buffers, dihedral)
 
     def _pixel_dihedral_buffers(self, image: Any) -> Any:

@@ -18,7 +18,7 @@ import numba
 _jit = numba.njit(cache=True, nogil=True, fastmath=False)
 
 
-@_jit  # type: ignore[misc]
+@_jit
 def reduce_rows(flat: Any, starts: Any, weights: Any, partial: Any) -> None:
     """partial[i, :] += sum_k weights[i, k] * flat[starts[i] + k, :]; zero weights are band padding."""
     width = flat.shape[1]
@@ -33,7 +33,7 @@ def reduce_rows(flat: Any, starts: Any, weights: Any, partial: Any) -> None:
                 acc[x] += w * line[x]
 
 
-@_jit  # type: ignore[misc]
+@_jit
 def reduce_cols_to_luma(partial: Any, starts: Any, weights: Any, coeffs: Any, out: Any) -> None:
     """out[i, j] = sum_k weights[j, k] * sum_c coeffs[c] * partial[i, (starts[j] + k) * channels + c]."""
     channels = coeffs.shape[0]

@@ -37,8 +37,10 @@ PNG = encoded(structured_image(300, 400, 2), "PNG")
 
 HOSTILE = {
     "empty": (b"", ReasonCode.EMPTY_INPUT),
-    "random bytes": (np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes(),
-                     ReasonCode.UNSUPPORTED_FORMAT),
+    "random bytes": (
+        np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes(),
+        ReasonCode.UNSUPPORTED_FORMAT,
+    ),
     "text": (b"hello, this is not an image\n" * 20, ReasonCode.UNSUPPORTED_FORMAT),
     "truncated jpeg": (JPEG[: len(JPEG) // 2], ReasonCode.UNDECODABLE),
     "jpeg header only": (JPEG[:200], ReasonCode.UNDECODABLE),
@@ -138,8 +140,20 @@ def test_every_pillow_mode_decodes_to_rgb() -> None:
         assert pixels.ndim == 3 and pixels.shape[2] == 3 and pixels.dtype == np.uint8, path.name
 
 
-MODE_FORMATS = {"1": "PNG", "L": "PNG", "LA": "PNG", "P": "PNG", "RGB": "PNG", "RGBA": "PNG",
-                "I;16": "PNG", "I": "TIFF", "F": "TIFF", "CMYK": "JPEG", "YCbCr": "JPEG", "LAB": "TIFF"}
+MODE_FORMATS = {
+    "1": "PNG",
+    "L": "PNG",
+    "LA": "PNG",
+    "P": "PNG",
+    "RGB": "PNG",
+    "RGBA": "PNG",
+    "I;16": "PNG",
+    "I": "TIFF",
+    "F": "TIFF",
+    "CMYK": "JPEG",
+    "YCbCr": "JPEG",
+    "LAB": "TIFF",
+}
 
 
 @pytest.mark.parametrize("mode", list(MODE_FORMATS))

@@ -17,8 +17,7 @@ from tests.images import structured_image
 
 
 @settings(max_examples=40, deadline=None)
-@given(height=st.integers(5, 1500), width=st.integers(5, 1500), seed=st.integers(0, 2**32 - 1),
-       grey=st.booleans())
+@given(height=st.integers(5, 1500), width=st.integers(5, 1500), seed=st.integers(0, 2**32 - 1), grey=st.booleans())
 def test_fused_dense_and_direct_filter_agree(height: int, width: int, seed: int, grey: bool) -> None:
     image = structured_image(height, width, seed, channels=1 if grey else 3)
     rows, cols = axis_operator(height), axis_operator(width)
