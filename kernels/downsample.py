@@ -44,12 +44,10 @@ def downsample_fused(image: np.ndarray, rows: BandedOperator, cols: BandedOperat
     """CPU fast path of `downsample_dense` for a NumPy uint8 image (H x W grey or H x W x 3 RGB); needs numba."""
     kernels = _compiled_kernels()
     pixels = np.ascontiguousarray(image)
-    height, width = pixels.shape[:2]
     coeffs = LUMA_COEFFS if pixels.ndim == 3 else _GREY_COEFFS
-    partial = np.zeros((rows.rows, width * coeffs.shape[0]), dtype=np.float64)
-    kernels.reduce_rows(pixels.reshape(height, -1), rows.starts, rows.weights, partial)
     out = np.empty((rows.rows, cols.rows), dtype=np.float64)
-    kernels.reduce_cols_to_luma(partial, cols.starts, cols.weights, coeffs, out)
+    flat = pixels.reshape(pixels.shape[0], -1)
+    kernels.downsample(flat, rows.starts, rows.weights, cols.starts, cols.weights, coeffs, out)
     return out
 
 

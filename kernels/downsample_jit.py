@@ -14,38 +14,57 @@ from __future__ import annotations
 from typing import Any
 
 import numba
+import numpy as np
 
 _jit = numba.njit(cache=True, nogil=True, fastmath=False)
 
 
 @_jit
-def reduce_rows(flat: Any, starts: Any, weights: Any, partial: Any) -> None:
-    """partial[i, :] += sum_k weights[i, k] * flat[starts[i] + k, :]; zero weights are band padding."""
-    width = flat.shape[1]
-    for i in range(starts.shape[0]):
-        acc = partial[i]
-        for k in range(weights.shape[1]):
-            w = weights[i, k]
-            if w == 0.0:
-                continue
-            line = flat[starts[i] + k]
+def downsample(
+    flat: Any, row_starts: Any, row_weights: Any, col_starts: Any, col_weights: Any, coeffs: Any, out: Any
+) -> None:
+    """out[i, j] = sum_k col_weights[j, k] * luma(sum_m row_weights[i, m] * flat[row_starts[i] + m, .]).
+
+    `flat` is H x (W * channels) uint8; luma combines the channels of one column with `coeffs`. Each output
+    row is accumulated in one scratch line that stays in cache, turned into luma, then reduced along the
+    columns at once.
+    """
+    channels = coeffs.shape[0]
+    width = flat.shape[1] // channels
+    line = np.empty(flat.shape[1], dtype=np.float64)
+    luma = np.empty(width, dtype=np.float64)
+    for i in range(row_starts.shape[0]):
+        _accumulate_rows(flat, row_starts[i], row_weights[i], line)
+        if channels == 3:
+            cr, cg, cb = coeffs[0], coeffs[1], coeffs[2]
             for x in range(width):
-                acc[x] += w * line[x]
+                luma[x] = cr * line[3 * x] + cg * line[3 * x + 1] + cb * line[3 * x + 2]
+        else:
+            luma[:] = line
+        for j in range(col_starts.shape[0]):
+            total = 0.0
+            base = col_starts[j]
+            for k in range(col_weights.shape[1]):
+                total += col_weights[j, k] * luma[base + k]
+            out[i, j] = total
 
 
 @_jit
-def reduce_cols_to_luma(partial: Any, starts: Any, weights: Any, coeffs: Any, out: Any) -> None:
-    """out[i, j] = sum_k weights[j, k] * sum_c coeffs[c] * partial[i, (starts[j] + k) * channels + c]."""
-    channels = coeffs.shape[0]
-    for i in range(partial.shape[0]):
-        line = partial[i]
-        for j in range(starts.shape[0]):
-            total = 0.0
-            base = starts[j]
-            for k in range(weights.shape[1]):
-                p = (base + k) * channels
-                luma = 0.0
-                for c in range(channels):
-                    luma += coeffs[c] * line[p + c]
-                total += weights[j, k] * luma
-            out[i, j] = total
+def _accumulate_rows(flat: Any, start: int, weights: Any, line: Any) -> None:
+    """line = sum_m weights[m] * flat[start + m]. Four rows per pass over `line` halve its memory traffic;
+    zero weights (band padding) only cost a multiply."""
+    width = flat.shape[1]
+    band = weights.shape[0]
+    line[:] = 0.0
+    m = 0
+    while m + 4 <= band:
+        w0, w1, w2, w3 = weights[m], weights[m + 1], weights[m + 2], weights[m + 3]
+        p0, p1, p2, p3 = flat[start + m], flat[start + m + 1], flat[start + m + 2], flat[start + m + 3]
+        for x in range(width):
+            line[x] += (w0 * p0[x] + w1 * p1[x]) + (w2 * p2[x] + w3 * p3[x])
+        m += 4
+    while m < band:
+        w, p = weights[m], flat[start + m]
+        for x in range(width):
+            line[x] += w * p[x]
+        m += 1

@@ -1,0 +1,40 @@
+"""Benchmark set-up: one core, benign camera-like JPEGs made from scikit-image's sample photos."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# Width x height of the JPEGs the issue names: thumbnail, 0.8 MP upload, 12 MP camera photo.
+SIZES: dict[str, tuple[int, int]] = {"256x256": (256, 256), "1024x768": (1024, 768), "4000x3000": (4000, 3000)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_core() -> None:
+    """Pin the whole process (BLAS and Numba threads too) to one CPU, so peers compare per core."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+
+
+def _sample_photo() -> np.ndarray:
+    data = pytest.importorskip("skimage.data", reason="scikit-image supplies the benign sample photos")
+    return np.asarray(data.astronaut())
+
+
+@pytest.fixture(scope="session")
+def jpeg_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One JPEG (quality 90, 4:2:0) per size, resized from the astronaut sample photo with Lanczos."""
+    folder = tmp_path_factory.mktemp("bench-jpegs")
+    photo = Image.fromarray(_sample_photo())
+    files = {}
+    for name, size in SIZES.items():
+        buffer = io.BytesIO()
+        photo.resize(size, Image.Resampling.LANCZOS).save(buffer, format="JPEG", quality=90)
+        files[name] = folder / f"astronaut-{name}.jpg"
+        files[name].write_bytes(buffer.getvalue())
+    return files
