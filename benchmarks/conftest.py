@@ -16,9 +16,14 @@ SIZES: dict[str, tuple[int, int]] = {"256x256": (256, 256), "1024x768": (1024, 7
 
 @pytest.fixture(scope="session", autouse=True)
 def one_core() -> None:
-    """Pin the whole process (BLAS and Numba threads too) to one CPU, so peers compare per core."""
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    """Pin every thread of the process (BLAS and Numba pools included) to one CPU: peers compare per core."""
+    pin_process_to_one_cpu()
+
+
+def pin_process_to_one_cpu() -> None:
+    cpu = {sorted(os.sched_getaffinity(0))[0]}
+    for task in Path("/proc/self/task").iterdir():
+        os.sched_setaffinity(int(task.name), cpu)
 
 
 def _sample_photo() -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -11,13 +12,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hashing.decode import DecodeLimits, DecodeOptions
-from hashing.errors import HashmatchError
+from hashing.errors import HashmatchError, ReasonCode
 from hashing.media_hasher import HashOptions, MediaHasher, MediaHashes
 from hashing.pdq import DIHEDRAL_NAMES
 from hashing.pdq_hasher import DihedralMode, DownsampleKernel, PdqContract, PdqHasher
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
 
 
 def register(commands: Any) -> None:
@@ -26,7 +28,7 @@ def register(commands: Any) -> None:
         help="print PDQ hashes of image files",
         description="Print 'hex,quality,path' per image (as the reference hasher does). Directories are walked "
         "recursively. Files that fail are reported on stderr as 'ERROR,REASON,path,detail' and the run goes on; "
-        "the exit status is 1 if any failed.",
+        "the exit status is 1 if any failed, 2 for invalid options.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or directories")
     dihedral = parser.add_mutually_exclusive_group()
@@ -63,12 +65,15 @@ def register(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def iter_files(paths: list[str]) -> Iterator[Path]:
-    """Files in argument order; directories recursively in sorted order; missing paths passed through."""
+def iter_files(paths: list[str], unreadable: list[OSError]) -> Iterator[Path]:
+    """Files in argument order; directories recursively in sorted order; missing paths passed through.
+
+    Directories that cannot be listed are appended to `unreadable` rather than skipped in silence.
+    """
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for root, dirs, files in os.walk(path):
+            for root, dirs, files in os.walk(path, onerror=unreadable.append):
                 dirs.sort()
                 for name in sorted(files):
                     yield Path(root) / name
@@ -100,6 +105,35 @@ def format_json(hashes: MediaHashes, path: Path) -> str:
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
+    for stream in (out, err):
+        if isinstance(stream, io.TextIOWrapper):
+            # Seized media has file names in any byte encoding: print them back as the bytes they are.
+            stream.reconfigure(errors="surrogateescape")
+    try:
+        hasher = build_hasher(args)
+    except (ValueError, RuntimeError, ImportError) as exc:
+        err.write(f"hashmatch hash: error: {exc}\n")
+        return EXIT_USAGE
+    failed = 0
+    unreadable: list[OSError] = []
+    for path in iter_files(args.paths, unreadable):
+        try:
+            hashes = hasher.hash_file(path)
+        except HashmatchError as exc:
+            failed += 1
+            err.write(f"ERROR,{exc.reason},{path},{exc.detail}\n")
+            continue
+        out.write((format_json(hashes, path) if args.json else format_csv(hashes, path)) + "\n")
+    for error in unreadable:
+        failed += 1
+        err.write(f"ERROR,{ReasonCode.UNREADABLE},{error.filename},{error.strerror}\n")
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def build_hasher(args: argparse.Namespace) -> MediaHasher:
+    """The hasher the flags ask for; ValueError / RuntimeError / ImportError name what is wrong."""
+    if args.fast and args.contract != PdqContract.FULLRES:
+        raise ValueError("--fast works with the fullres contract only")
     options = HashOptions(
         contract=PdqContract(args.contract),
         dihedral=DihedralMode(args.dihedral),
@@ -110,14 +144,4 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             apply_exif_orientation=args.apply_exif,
         ),
     )
-    hasher = MediaHasher(options, PdqHasher(backend=args.backend, kernel=args.kernel))
-    failed = 0
-    for path in iter_files(args.paths):
-        try:
-            hashes = hasher.hash_file(path)
-        except HashmatchError as exc:
-            failed += 1
-            err.write(f"ERROR,{exc.reason},{path},{exc.detail}\n")
-            continue
-        out.write((format_json(hashes, path) if args.json else format_csv(hashes, path)) + "\n")
-    return EXIT_SOME_FAILED if failed else EXIT_OK
+    return MediaHasher(options, PdqHasher(backend=args.backend, kernel=args.kernel))

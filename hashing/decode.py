@@ -2,58 +2,69 @@
 
 Exact decoding follows the reference contract: Pillow `Image.open(...).convert("RGB")` (palette, CMYK,
 16-bit, float and alpha modes all go through Pillow's own conversion; alpha is dropped, not composited;
-animated images give their first frame; EXIF orientation is ignored unless asked for). Baseline and
-progressive YCbCr / greyscale JPEGs take a faster libjpeg-turbo decoder (simplejpeg, else OpenCV) that the
-conformance tests hold pixel-identical to Pillow; everything else goes through Pillow.
+animated images give their first frame; EXIF orientation is ignored unless asked for). YCbCr and greyscale
+JPEGs take simplejpeg (libjpeg-turbo), which the conformance tests hold pixel-identical to Pillow; it runs in
+strict mode, so any JPEG it would have to repair goes to Pillow instead, and Pillow decides every error.
+
+Pillow only opens the formats in `ALLOWED_FORMATS`: some of its other plugins shell out to external
+programs or write temporary files (EPS runs Ghostscript), which hostile uploads must never reach.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from hashing.errors import MediaError, ReasonCode
-from kernels.optional import optional_module
+from kernels.optional import optional_module, require_module
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _FAST_JPEG_COLORSPACES = frozenset({"YCbCr", "Gray"})
-# Signatures of formats Pillow reads: a file that starts like one but will not open is damaged (UNDECODABLE),
-# not of an unknown format.
-_KNOWN_SIGNATURES = (
-    _JPEG_MAGIC,
-    b"\x89PNG\r\n\x1a\n",
-    b"GIF87a",
-    b"GIF89a",
-    b"BM",
-    b"II*\x00",
-    b"MM\x00*",
-)
+_WANTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "TGA", "ICO", "AVIF")
+Image.init()
+ALLOWED_FORMATS: tuple[str, ...] = tuple(f for f in _WANTED_FORMATS if f in Image.OPEN)
+# Signatures of the allowed formats: a file that starts like one but will not open is damaged
+# (UNDECODABLE), not of an unknown format.
+_KNOWN_SIGNATURES = (_JPEG_MAGIC, b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
 
-# We enforce our own pixel limit before Pillow allocates anything (DecodeLimits.max_pixels); Pillow's
-# process-wide warning would only duplicate it, so silence that one category.
-warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+
+# DecodeLimits.max_pixels is checked from the header before any pixel is allocated; Pillow's own warning
+# (between 1x and 2x its MAX_IMAGE_PIXELS) would only repeat that check into the logs. This one category is
+# silenced for the process; Pillow's hard refusal above 2x still applies and maps to TOO_LARGE.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class JpegDecoder(StrEnum):
-    AUTO = "auto"  # simplejpeg, else OpenCV, else Pillow
+    AUTO = "auto"  # simplejpeg when installed, else Pillow
     PILLOW = "pillow"
     SIMPLEJPEG = "simplejpeg"
+    # Pixel-identical on intact JPEGs, but OpenCV repairs damaged ones silently where Pillow refuses them:
+    # only used when asked for.
     OPENCV = "opencv"
 
 
 @dataclass(frozen=True)
 class DecodeLimits:
-    """Refuse media over these sizes with TOO_LARGE. Defaults suit camera photos up to ~90 MP."""
+    """Refuse media over these sizes with TOO_LARGE.
+
+    Pillow applies its own decompression-bomb limit too (it refuses over twice `PIL.Image.MAX_IMAGE_PIXELS`,
+    about 179 MP), so raising `max_pixels` past that has no effect unless Pillow's is raised as well.
+    """
 
     max_bytes: int = 256 * 1024 * 1024
-    max_pixels: int = 90_000_000
+    max_pixels: int = 89_000_000
+
+    def __post_init__(self) -> None:
+        if self.max_bytes < 1 or self.max_pixels < 1:
+            raise ValueError("decode limits must be positive")
 
 
 @dataclass(frozen=True)
@@ -64,19 +75,23 @@ class DecodeOptions:
 
 
 def read_media_file(path: str | os.PathLike[str], limits: DecodeLimits) -> bytes:
-    """Read a file whole, refusing one over the byte limit before reading it."""
+    """Read a regular file whole, never more than the byte limit (devices, FIFOs and growing files too)."""
     try:
-        size = os.stat(path).st_size
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it changes nothing for regular files.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise MediaError(ReasonCode.UNREADABLE, f"not a regular file: {path}")
+            if info.st_size > limits.max_bytes:
+                raise MediaError(ReasonCode.TOO_LARGE, f"{info.st_size} bytes is over the limit of {limits.max_bytes}")
+            data = handle.read(limits.max_bytes + 1)
     except FileNotFoundError as exc:
         raise MediaError(ReasonCode.NOT_FOUND, f"no such file: {path}") from exc
     except OSError as exc:
-        raise MediaError(ReasonCode.UNREADABLE, f"cannot stat {path}: {exc.strerror or exc}") from exc
-    if size > limits.max_bytes:
-        raise MediaError(ReasonCode.TOO_LARGE, f"{size} bytes is over the limit of {limits.max_bytes}")
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
         raise MediaError(ReasonCode.UNREADABLE, f"cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) > limits.max_bytes:
+        raise MediaError(ReasonCode.TOO_LARGE, f"more than {limits.max_bytes} bytes (the file grew while read)")
+    return data
 
 
 def decode_rgb(data: bytes, options: DecodeOptions = DecodeOptions()) -> np.ndarray:
@@ -97,16 +112,9 @@ def decode_luma_jpeg(data: bytes, options: DecodeOptions = DecodeOptions()) -> n
     """
     _check_bytes(data, options.limits)
     cv2 = optional_module("cv2")
-    if cv2 is None or not data.startswith(_JPEG_MAGIC) or options.apply_exif_orientation:
+    if cv2 is None or options.apply_exif_orientation or not _is_fast_jpeg(data, options.limits):
         return None
-    header = _jpeg_header(data, options.limits)
-    if header is None:
-        return None
-    flags = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
-    plane = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
-    if plane is None:
-        raise MediaError(ReasonCode.UNDECODABLE, "corrupt or truncated JPEG")
-    return plane  # type: ignore[no-any-return]
+    return _opencv_decode(cv2, data, cv2.IMREAD_GRAYSCALE)
 
 
 def _check_bytes(data: bytes, limits: DecodeLimits) -> None:
@@ -123,51 +131,58 @@ def _check_pixels(width: int, height: int, limits: DecodeLimits) -> None:
         raise MediaError(ReasonCode.TOO_LARGE, f"{width}x{height} pixels is over the limit of {limits.max_pixels}")
 
 
-def _jpeg_header(data: bytes, limits: DecodeLimits) -> tuple[int, int, str] | None:
-    """(height, width, colorspace) for a JPEG the fast decoders handle, None for others (e.g. CMYK)."""
+def _is_fast_jpeg(data: bytes, limits: DecodeLimits) -> bool:
+    """A JPEG within the limits whose colour space the fast decoders handle (not CMYK/YCCK)."""
+    if not data.startswith(_JPEG_MAGIC):
+        return False
     simplejpeg = optional_module("simplejpeg")
     if simplejpeg is not None:
         try:
             height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
         except ValueError:
-            return None  # let Pillow decide and name the error
+            return False  # Pillow decides and names the error
         _check_pixels(width, height, limits)
-        return (height, width, colorspace) if colorspace in _FAST_JPEG_COLORSPACES else None
+        return colorspace in _FAST_JPEG_COLORSPACES
     try:
         with Image.open(io.BytesIO(data), formats=("JPEG",)) as image:
             _check_pixels(image.width, image.height, limits)
-            return (image.height, image.width, "YCbCr") if image.mode in ("RGB", "L") else None
+            return image.mode in ("RGB", "L")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        return None
+        return False
 
 
 def _decode_jpeg_fast(data: bytes, options: DecodeOptions) -> np.ndarray | None:
+    """Pixels from a fast decoder, or None to let Pillow decode (and judge) the JPEG."""
     choice = options.jpeg_decoder
-    if choice is JpegDecoder.PILLOW:
+    if choice is JpegDecoder.PILLOW or not _is_fast_jpeg(data, options.limits):
         return None
-    header = _jpeg_header(data, options.limits)
-    if header is None:
-        return None
-    simplejpeg = optional_module("simplejpeg")
-    if simplejpeg is not None and choice in (JpegDecoder.AUTO, JpegDecoder.SIMPLEJPEG):
-        try:
-            pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=False, fastupsample=False)
-        except ValueError as exc:
-            raise MediaError(ReasonCode.UNDECODABLE, f"corrupt or truncated JPEG: {exc}") from exc
-        return pixels  # type: ignore[no-any-return]
-    cv2 = optional_module("cv2")
-    if cv2 is not None and choice in (JpegDecoder.AUTO, JpegDecoder.OPENCV):
-        flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-        bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
-        if bgr is None:
-            raise MediaError(ReasonCode.UNDECODABLE, "corrupt or truncated JPEG")
+    if choice is JpegDecoder.OPENCV:
+        cv2 = require_module("cv2", "the OpenCV JPEG decoder")
+        bgr = _opencv_decode(cv2, data, cv2.IMREAD_COLOR)
         return np.ascontiguousarray(bgr[..., ::-1])
-    return None
+    if choice is JpegDecoder.SIMPLEJPEG:
+        simplejpeg: ModuleType | None = require_module("simplejpeg", "the simplejpeg JPEG decoder")
+    else:
+        simplejpeg = optional_module("simplejpeg")
+    if simplejpeg is None:
+        return None
+    try:
+        pixels: np.ndarray = simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=False, fastupsample=False)
+    except ValueError:
+        return None  # strict mode refused a damaged JPEG: Pillow repairs what it can and refuses the rest
+    return pixels
+
+
+def _opencv_decode(cv2: object, data: bytes, flags: int) -> np.ndarray:
+    pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags | cv2.IMREAD_IGNORE_ORIENTATION)  # type: ignore[attr-defined]
+    if pixels is None:
+        raise MediaError(ReasonCode.UNDECODABLE, "corrupt or truncated JPEG")
+    return pixels  # type: ignore[no-any-return]
 
 
 def _decode_with_pillow(data: bytes, options: DecodeOptions) -> np.ndarray:
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
             _check_pixels(image.width, image.height, options.limits)
             frame = ImageOps.exif_transpose(image) if options.apply_exif_orientation else image
             return np.asarray(frame.convert("RGB"))
@@ -176,7 +191,7 @@ def _decode_with_pillow(data: bytes, options: DecodeOptions) -> np.ndarray:
     except UnidentifiedImageError as exc:
         if _has_known_signature(data):
             raise MediaError(ReasonCode.UNDECODABLE, "damaged image: its header cannot be parsed") from exc
-        raise MediaError(ReasonCode.UNSUPPORTED_FORMAT, "not an image format this build can read") from exc
+        raise MediaError(ReasonCode.UNSUPPORTED_FORMAT, "not an image format hashmatch reads") from exc
     except Image.DecompressionBombError as exc:
         raise MediaError(ReasonCode.TOO_LARGE, str(exc)) from exc
     except MemoryError as exc:

@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from kernels.banded import BandedOperator
-
 MIN_HASHABLE_SIDE = 5
 HASH_SIDE = 16
 
@@ -77,7 +75,7 @@ def dihedral_dcts(xp: ModuleType, dct: Any) -> Any:
     """(..., 16, 16) -> (..., 8, 16, 16): DCTs of the 8 rotations/flips, derived by signs and transposes.
 
     Cheap but approximate: the Jarosz filter and point sampling are not symmetric, so on small images these
-    can be 30-100 bits from hashing the transformed pixels (see `pixel_dihedral_buffers`).
+    can be 30-100 bits from hashing the transformed pixels (`DihedralMode.PIXELS`).
     """
     row_sign, col_sign, checker = _parity_signs(xp)
 
@@ -95,12 +93,3 @@ def dihedral_dcts(xp: ModuleType, dct: Any) -> Any:
         t(dct * checker),
     ]
     return xp.stack(variants, axis=-3)
-
-
-def flipped(operator: BandedOperator) -> BandedOperator:
-    """The operator of the mirrored axis: R J, where J reverses the samples."""
-    starts = operator.length - operator.starts - operator.band
-    weights = np.ascontiguousarray(operator.weights[:, ::-1])
-    starts.setflags(write=False)
-    weights.setflags(write=False)
-    return BandedOperator(length=operator.length, starts=starts, weights=weights)

@@ -24,7 +24,6 @@ class PdqHash:
     digest: bytes
     quality: int | None = field(default=None, compare=False)
 
-    BITS: ClassVar[int] = 256
     HEX_LENGTH: ClassVar[int] = 64
 
     def __post_init__(self) -> None:

@@ -10,12 +10,10 @@ import numpy as np
 
 from hashing.jarosz import axis_operator
 from hashing.pdq import (
-    DIHEDRAL_NAMES,
     MIN_HASHABLE_SIDE,
     bits_from_dct,
     dct16,
     dihedral_dcts,
-    flipped,
     quality,
 )
 from hashing.pdq_hash import PdqHash, pack_bits
@@ -48,9 +46,6 @@ class DownsampleKernel(StrEnum):
 class PdqResult:
     hash: PdqHash
     dihedral: tuple[PdqHash, ...] = ()  # empty, or 8 hashes in DIHEDRAL_NAMES order
-
-    def dihedral_by_name(self) -> dict[str, PdqHash]:
-        return dict(zip(DIHEDRAL_NAMES, self.dihedral, strict=True))
 
 
 def cli512_resize(image: np.ndarray) -> np.ndarray:
@@ -121,9 +116,9 @@ class PdqHasher:
         xp = self.backend.xp
         rows, cols = axis_operator(image.shape[0]), axis_operator(image.shape[1])
         plain = self.buffer64(image, rows, cols)
-        upside_down = self.buffer64(image, flipped(rows), cols)
-        mirrored = self.buffer64(image, rows, flipped(cols))
-        both = self.buffer64(image, flipped(rows), flipped(cols))
+        upside_down = self.buffer64(image, rows.flipped(), cols)
+        mirrored = self.buffer64(image, rows, cols.flipped())
+        both = self.buffer64(image, rows.flipped(), cols.flipped())
         # Order of DIHEDRAL_NAMES: orig, rot90 (counter-clockwise), rot180, rot270, flipx (upside down),
         # flipy (mirror), flipplus1 (transpose), flipminus1 (anti-transpose).
         return xp.stack([plain, mirrored.T, both, upside_down.T, upside_down, mirrored, plain.T, both.T])

@@ -9,6 +9,7 @@ once instead of 64 times.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from types import ModuleType
 from typing import Any
 
@@ -37,10 +38,25 @@ class BandedOperator:
     def band(self) -> int:
         return int(self.weights.shape[1])
 
-    def to_dense(self, xp: ModuleType = np) -> Any:
-        """The full (rows x length) float64 matrix, on the given array module."""
-        dense = np.zeros((self.rows, self.length), dtype=np.float64)
+    @cached_property
+    def dense(self) -> np.ndarray:
+        """The full (rows x length) float64 matrix, built once per operator."""
+        matrix = np.zeros((self.rows, self.length), dtype=np.float64)
         for i in range(self.rows):
             start = int(self.starts[i])
-            dense[i, start : start + self.band] = self.weights[i]
-        return xp.asarray(dense)
+            matrix[i, start : start + self.band] = self.weights[i]
+        matrix.setflags(write=False)
+        return matrix
+
+    def to_dense(self, xp: ModuleType = np) -> Any:
+        """The dense matrix on the given array module (NumPy or CuPy)."""
+        return xp.asarray(self.dense)
+
+    def flipped(self) -> BandedOperator:
+        """The operator of the mirrored axis, R J (J reverses the samples): hashing a flipped image
+        needs no flipped copy of its pixels."""
+        starts = self.length - self.starts - self.band
+        weights = np.ascontiguousarray(self.weights[:, ::-1])
+        starts.setflags(write=False)
+        weights.setflags(write=False)
+        return BandedOperator(length=self.length, starts=starts, weights=weights)

@@ -51,7 +51,8 @@ def as_codes(codes: np.ndarray) -> np.ndarray:
 def hamming_distances(query: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """(n,) distances from one (32,) code to every row of (n, 32) codes."""
     words = codes.view(np.uint64)
-    return np.bitwise_count(words ^ query.view(np.uint64)).sum(axis=1, dtype=np.int16)
+    distances: np.ndarray = np.bitwise_count(words ^ query.view(np.uint64)).sum(axis=1, dtype=np.int16)
+    return distances
 
 
 def range_search_bruteforce(queries: np.ndarray, codes: np.ndarray, radius: int) -> RangeHits:

@@ -21,7 +21,7 @@ from kernels.popcount_jit import popcount64
 
 
 @numba.njit(cache=True, nogil=True)
-def distance(a: Any, b: Any) -> int:
+def distance(a: Any, b: Any) -> Any:
     return popcount64(a[0] ^ b[0]) + popcount64(a[1] ^ b[1]) + popcount64(a[2] ^ b[2]) + popcount64(a[3] ^ b[3])
 
 
@@ -101,7 +101,7 @@ def search(
         else:
             probe = 0
             for s in range(m):
-                for j in range(n_masks[s]):
+                for _ in range(n_masks[s]):
                     for p in range(spans[probe, 0], spans[probe, 1]):
                         row = ids[s, p]
                         d = distance(query, words[row])

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cli.main import main
+from hashing.media_hasher import HashOptions, MediaHasher
+from hashing.pdq_hasher import DihedralMode, PdqContract
 from tests.conformance import ROOT, core_expectations
 
 BRIDGE_DIR = ROOT / "pdq/data/bridge-mods"
@@ -55,6 +59,34 @@ def test_dihedral_csv_and_cli512_contract(capsys: pytest.CaptureFixture[str]) ->
     assert main(["hash", "--dihedral-pixels", "--contract", "cli512", str(image)]) == 0
     fields = capsys.readouterr().out.strip().split(",")
     assert len(fields) == 10 and fields[0] == EXPECTED[image].cli512_pdq
+    options = HashOptions(contract=PdqContract.CLI512, dihedral=DihedralMode.PIXELS)
+    expected = MediaHasher(options).hash_file(image)
+    assert fields[:8] == [h.hex() for h in expected.dihedral] and fields[8:] == ["100", str(image)]
+
+
+def test_invalid_option_combinations_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    image = str(BRIDGE_DIR / "aaa-orig.jpg")
+    assert main(["hash", "--fast", "--contract", "cli512", image]) == 2
+    assert main(["hash", "--max-pixels", "-5", image]) == 2
+    assert main(["hash", "--kernel", "fused", "--backend", "numpy", image]) == 0
+    assert capsys.readouterr().err.count("hashmatch hash: error:") == 2
+
+
+def test_unreadable_directories_are_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_walk = os.walk
+
+    def walk_with_a_locked_subdirectory(top: str, onerror: Any = None) -> Any:
+        onerror(PermissionError(13, "Permission denied", str(tmp_path / "locked")))
+        return real_walk(top, onerror=onerror)
+
+    monkeypatch.setattr(os, "walk", walk_with_a_locked_subdirectory)
+    (tmp_path / "good.jpg").write_bytes((BRIDGE_DIR / "square-128x128.jpg").read_bytes())
+    assert main(["hash", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 1
+    assert captured.err == f"ERROR,UNREADABLE,{tmp_path / 'locked'},Permission denied\n"
 
 
 def test_pixel_limit_flag(capsys: pytest.CaptureFixture[str]) -> None:

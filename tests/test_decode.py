@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from PIL import Image
 from hashing.decode import DecodeLimits, DecodeOptions, JpegDecoder, decode_luma_jpeg, decode_rgb, read_media_file
 from hashing.errors import MediaError, ReasonCode
 from hashing.media_hasher import HashOptions, MediaHasher
+from kernels import optional
+from kernels.optional import MissingDependencyError
 from tests.conformance import ROOT, all_jpegs
 from tests.images import structured_image
 
@@ -46,6 +50,11 @@ HOSTILE = {
     "jpeg header only": (JPEG[:200], ReasonCode.UNDECODABLE),
     "truncated png": (PNG[: len(PNG) // 2], ReasonCode.UNDECODABLE),
     "png declaring 100000x100000": (png_with_header(100_000, 100_000), ReasonCode.TOO_LARGE),
+    "png declaring 10000x10000": (png_with_header(10_000, 10_000), ReasonCode.TOO_LARGE),  # ours, not Pillow's
+    "eps (Pillow would run Ghostscript)": (
+        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n" * 4,
+        ReasonCode.UNSUPPORTED_FORMAT,
+    ),
     "png declaring 0x0": (png_with_header(0, 0), ReasonCode.UNDECODABLE),
     "png declaring 0x10": (png_with_header(0, 10), ReasonCode.UNDECODABLE),
     "jpeg magic then garbage": (b"\xff\xd8\xff" + b"\x00" * 500, ReasonCode.UNDECODABLE),
@@ -69,9 +78,14 @@ def test_hostile_input_in_fast_luma_mode_too(name: str) -> None:
     assert caught.value.reason is reason
 
 
+def test_our_pixel_limit_not_pillows_refuses_a_10000x10000_header() -> None:
+    with pytest.raises(MediaError, match="over the limit of 89000000"):
+        decode_rgb(png_with_header(10_000, 10_000))
+
+
 def test_hostile_input_leaves_no_files_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     for data, _ in HOSTILE.values():
         with pytest.raises(MediaError):
             MediaHasher().hash_bytes(data)
@@ -88,6 +102,36 @@ def test_pixel_and_byte_limits() -> None:
     with pytest.raises(MediaError) as caught:
         decode_rgb(JPEG, DecodeOptions(limits=DecodeLimits(max_bytes=len(JPEG) - 1)))
     assert caught.value.reason is ReasonCode.TOO_LARGE
+
+
+def test_damaged_but_recoverable_jpeg_hashes_like_pillow_decodes_it() -> None:
+    data = bytearray(encoded(structured_image(480, 640, 12), "JPEG", quality=90))
+    data[len(data) // 2 : len(data) // 2 + 200] = bytes(200)  # zeroed entropy-coded data
+    expected = np.asarray(Image.open(io.BytesIO(bytes(data))).convert("RGB"))
+    assert np.array_equal(decode_rgb(bytes(data)), expected)
+
+
+def test_device_files_and_fifos_are_refused_without_reading(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    for path in (Path("/dev/zero"), fifo):
+        with pytest.raises(MediaError) as caught:
+            read_media_file(path, DecodeLimits())
+        assert caught.value.reason is ReasonCode.UNREADABLE
+
+
+def test_an_explicitly_requested_decoder_that_is_missing_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(optional._cache, "simplejpeg", None)
+    with pytest.raises(MissingDependencyError, match="simplejpeg"):
+        decode_rgb(JPEG, DecodeOptions(jpeg_decoder=JpegDecoder.SIMPLEJPEG))
+    # auto falls back to Pillow, with the same pixels
+    expected = np.asarray(Image.open(io.BytesIO(JPEG)).convert("RGB"))
+    assert np.array_equal(decode_rgb(JPEG), expected)
+
+
+def test_negative_limits_are_rejected() -> None:
+    with pytest.raises(ValueError):
+        DecodeLimits(max_pixels=-1)
 
 
 def test_file_errors(tmp_path: Path) -> None:

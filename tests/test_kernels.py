@@ -8,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hashing.jarosz import axis_operator, box_bounds, jarosz_window, reference_downsample, sample_positions
-from hashing.pdq import flipped
 from kernels.backend import BackendName, GpuUnavailableError, select_backend
 from kernels.banded import BandedOperator
 from kernels.downsample import downsample_dense, downsample_fused, luma_plane
@@ -50,7 +49,13 @@ def test_window_and_sample_positions_follow_the_reference_formulas() -> None:
 
 def test_flipped_operator_is_the_operator_of_the_mirrored_axis() -> None:
     op = axis_operator(777)
-    np.testing.assert_array_equal(flipped(op).to_dense(), op.to_dense()[:, ::-1])
+    np.testing.assert_array_equal(op.flipped().to_dense(), op.to_dense()[:, ::-1])
+
+
+def test_fused_kernel_refuses_operators_of_another_size() -> None:
+    image = structured_image(100, 80, 1)
+    with pytest.raises(ValueError):
+        downsample_fused(image, axis_operator(80), axis_operator(100))
 
 
 def test_banded_operator_rejects_bands_outside_the_axis() -> None:

@@ -86,9 +86,7 @@ def probe_masks(length: int, bits: int) -> np.ndarray:
 class MultiIndexHashIndex:
     name = "hashmatch-mih"
 
-    def __init__(
-        self, codes: np.ndarray, layout: SubstringLayout | None = None, scan_fraction: float = 0.125
-    ) -> None:
+    def __init__(self, codes: np.ndarray, layout: SubstringLayout | None = None, scan_fraction: float = 0.125) -> None:
         self._jit = _kernels()
         self.codes = as_codes(codes).copy()
         rows = self.codes.shape[0]
@@ -171,7 +169,8 @@ def substring_keys(words: np.ndarray, start: int, length: int) -> np.ndarray:
     values = words[:, word] >> np.uint64(offset)
     if offset + length > 64:
         values = values | (words[:, word + 1] << np.uint64(64 - offset))
-    return (values & np.uint64((1 << length) - 1)).astype(np.int64)
+    keys: np.ndarray = (values & np.uint64((1 << length) - 1)).astype(np.int64)
+    return keys
 
 
 def _collect(
@@ -205,7 +204,8 @@ def _ranks(counts: np.ndarray) -> np.ndarray:
     """[0..c0-1, 0..c1-1, ...] for the given counts."""
     total = int(counts.sum())
     starts = np.repeat(np.cumsum(counts) - counts, counts)
-    return np.arange(total, dtype=np.int64) - starts
+    ranks: np.ndarray = np.arange(total, dtype=np.int64) - starts
+    return ranks
 
 
 def _kernels() -> ModuleType:
