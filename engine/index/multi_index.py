@@ -22,7 +22,7 @@ from kernels.hamming import CODE_BITS, RangeHits, as_codes
 from kernels.optional import require_module
 
 DESIGN_RADIUS = 31
-MIN_SUBSTRINGS, MAX_SUBSTRINGS = 8, 16
+MIN_SUBSTRINGS, MAX_SUBSTRINGS = 11, 16
 MAX_SUBSTRING_BITS = 24
 MAX_PROBES_PER_QUERY = 20_000  # beyond this, probing costs more than the scan it tries to avoid
 FIRST_CAP = 16  # hits kept per query in the first pass; queries with more are rerun with room for all
@@ -66,11 +66,7 @@ def choose_layout(n_rows: int, radius: int = DESIGN_RADIUS, max_offset_bytes_per
     """The layout with the least expected work whose offset tables stay within the memory cap."""
     budget = max(max_offset_bytes_per_row * n_rows, 4.0 * 16 * (2**16 + 1))
     candidates = [SubstringLayout.even(m) for m in range(MIN_SUBSTRINGS, MAX_SUBSTRINGS + 1)]
-    fitting = [
-        layout
-        for layout in candidates
-        if int(layout.lengths.max()) <= MAX_SUBSTRING_BITS and 4.0 * layout.offset_entries() <= budget
-    ]
+    fitting = [layout for layout in candidates if 4.0 * layout.offset_entries() <= budget]
     return min(fitting, key=lambda layout: layout.expected_work(n_rows, radius))
 
 
@@ -94,6 +90,8 @@ class MultiIndexHashIndex:
             raise ValueError("the multi-index holds at most 2^32 - 1 rows")
         self.words = self.codes.view(np.uint64)
         self.layout = layout or choose_layout(rows)
+        if int(self.layout.lengths.max()) > MAX_SUBSTRING_BITS:
+            raise ValueError(f"substrings of more than {MAX_SUBSTRING_BITS} bits need too large bucket tables")
         sizes = (1 << self.layout.lengths) + 1
         self.bases = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         self.offsets = np.empty(int(sizes.sum()), dtype=np.uint32)

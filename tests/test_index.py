@@ -1,0 +1,128 @@
+"""Every index backend returns exactly what the NumPy brute-force reference returns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.index.brute_force import BruteForceIndex
+from engine.index.factory import IndexBackend, build_index, resolve_backend
+from engine.index.multi_index import MultiIndexHashIndex, SubstringLayout, choose_layout, probe_masks
+from kernels.hamming import RangeHits
+
+faiss = pytest.importorskip("faiss")
+
+BACKENDS = [IndexBackend.MULTI_INDEX, IndexBackend.FAISS_FLAT, IndexBackend.BRUTE_FORCE]
+
+
+def flip_bits(codes: np.ndarray, rng: np.random.Generator, max_flips: int) -> np.ndarray:
+    out = codes.copy()
+    for row in out:
+        for bit in rng.choice(256, int(rng.integers(0, max_flips + 1)), replace=False):
+            row[bit // 8] ^= 1 << (bit % 8)
+    return out
+
+
+def random_list(rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.integers(0, 256, (n, 32), dtype=np.uint8)
+
+
+def clustered_list(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Families of near-duplicates around a few centres, exact duplicates, and skewed substrings: many rows
+    share their first 8 bytes, so some buckets hold a large part of the list."""
+    centres = random_list(rng, max(1, n // 20))
+    codes = flip_bits(centres[rng.integers(0, len(centres), n)], rng, 40)
+    if n == 0:
+        return codes
+    codes[: n // 3, :8] = codes[0, :8]
+    if n >= 4:
+        codes[n // 2 : n // 2 + n // 10] = codes[1]
+    return codes
+
+
+def queries_for(codes: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    if len(codes) == 0:
+        return random_list(rng, n)
+    near = flip_bits(codes[rng.integers(0, len(codes), n)], rng, 64)
+    return np.concatenate([near, random_list(rng, max(1, n // 4))])
+
+
+def assert_same(got: RangeHits, expected: RangeHits) -> None:
+    got = got.sorted_by_row()
+    np.testing.assert_array_equal(got.offsets, expected.offsets)
+    np.testing.assert_array_equal(got.rows, expected.rows)
+    np.testing.assert_array_equal(got.distances, expected.distances)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.one_of(st.sampled_from([0, 1, 2, 3]), st.integers(4, 3000)),
+    clustered=st.booleans(),
+    radius=st.integers(0, 64),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_every_backend_equals_the_bruteforce_reference(n: int, clustered: bool, radius: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    codes = clustered_list(rng, n) if clustered else random_list(rng, n)
+    queries = queries_for(codes, rng, 20)
+    expected = BruteForceIndex(codes).search(queries, radius)
+    for backend in BACKENDS:
+        assert_same(build_index(codes, radius, backend).search(queries, radius), expected)
+
+
+@pytest.mark.parametrize("radius", [0, 1, 15, 16, 31, 32, 47, 48, 64, 128, 256])
+def test_multi_index_at_every_probe_depth_with_small_layouts(radius: int) -> None:
+    rng = np.random.default_rng(radius)
+    codes = clustered_list(rng, 4000)
+    queries = queries_for(codes, rng, 50)
+    expected = BruteForceIndex(codes).search(queries, radius)
+    for m in (11, 12, 13, 16):
+        assert_same(MultiIndexHashIndex(codes, layout=SubstringLayout.even(m)).search(queries, radius), expected)
+
+
+def test_duplicate_hashes_keep_every_owner_and_many_hits_overflow_the_first_pass() -> None:
+    codes = np.repeat(random_list(np.random.default_rng(1), 1), 100, axis=0)
+    hits = MultiIndexHashIndex(codes).search(codes[:3], 0)
+    for i in range(3):
+        rows, distances = hits.for_query(i)
+        assert sorted(rows.tolist()) == list(range(100)) and not distances.any()
+
+
+def test_scan_fallback_on_skewed_buckets_stays_exact() -> None:
+    rng = np.random.default_rng(2)
+    codes = random_list(rng, 5000)
+    codes[:, :4] = 0  # one bucket of the first substrings holds every row
+    index = MultiIndexHashIndex(codes, layout=SubstringLayout.even(16))
+    queries = queries_for(codes, rng, 30)
+    assert_same(index.search(queries, 31), BruteForceIndex(codes).search(queries, 31))
+
+
+def test_layouts_with_buckets_too_large_are_refused() -> None:
+    with pytest.raises(ValueError):
+        MultiIndexHashIndex(random_list(np.random.default_rng(0), 10), layout=SubstringLayout.even(8))
+
+
+def test_layouts_and_masks() -> None:
+    for n in (0, 10, 10**5, 10**6, 10**7):
+        layout = choose_layout(n)
+        assert int(layout.lengths.sum()) == 256 and layout.starts[0] == 0
+    assert choose_layout(10**7).m == 12
+    assert len(probe_masks(16, 1)) == 17 and len(probe_masks(22, 2)) == 1 + 22 + 231
+    assert choose_layout(10**5).m == 16
+
+
+def test_automatic_backend_choice() -> None:
+    assert resolve_backend("auto", 100, 31) is IndexBackend.FAISS_FLAT
+    assert resolve_backend("auto", 10**6, 31) is IndexBackend.MULTI_INDEX
+    assert resolve_backend("auto", 10**6, 64) is IndexBackend.FAISS_FLAT
+    assert resolve_backend("bruteforce", 10**6, 31) is IndexBackend.BRUTE_FORCE
+
+
+def test_invalid_radius_and_codes_are_rejected() -> None:
+    index = BruteForceIndex(random_list(np.random.default_rng(0), 3))
+    with pytest.raises(ValueError):
+        index.search(np.zeros((1, 32), np.uint8), -1)
+    with pytest.raises(ValueError):
+        index.search(np.zeros((1, 31), np.uint8), 3)
