@@ -1,0 +1,278 @@
+"""Hashes -> verdict: every list entry within each list's threshold, exact digest matches, the quality gate,
+negative lists, and the decision, with the evidence a removal or a referral needs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from engine.index.base import HashIndex
+from engine.index.factory import IndexBackend, build_index
+from engine.lists import HashList, ListAction
+from engine.signals import SignalType
+from engine.store import Store
+from hashing.errors import ReasonCode
+from hashing.media_hasher import MediaHashes
+from hashing.pdq import DIHEDRAL_NAMES
+from hashing.pdq_hash import PdqHash
+
+DEFAULT_QUALITY_GATE = 50
+
+
+class Decision(StrEnum):
+    NO_MATCH = "no_match"
+    MATCH = "match"
+    NEEDS_REVIEW = "needs_review"
+
+
+@dataclass(frozen=True)
+class QueryHashes:
+    """What is matched: a PDQ hash (with quality, optionally its 8 dihedral variants) and exact digests."""
+
+    pdq: PdqHash | None = None
+    dihedral: tuple[PdqHash, ...] = ()  # empty, or 8 in DIHEDRAL_NAMES order (the first is `pdq`)
+    md5: bytes | None = None
+    sha1: bytes | None = None
+    sha256: bytes | None = None
+
+    @classmethod
+    def of_media(cls, hashes: MediaHashes) -> QueryHashes:
+        digests = hashes.digests
+        return cls(
+            pdq=hashes.pdq,
+            dihedral=hashes.dihedral,
+            md5=bytes.fromhex(digests.md5) if digests else None,
+            sha1=bytes.fromhex(digests.sha1) if digests else None,
+            sha256=bytes.fromhex(digests.sha256) if digests else None,
+        )
+
+    def exact(self) -> dict[SignalType, bytes]:
+        pairs = ((SignalType.MD5, self.md5), (SignalType.SHA1, self.sha1), (SignalType.SHA256, self.sha256))
+        return {signal: value for signal, value in pairs if value is not None}
+
+
+@dataclass(frozen=True)
+class MatchedEntry:
+    list_name: str
+    list_version: int
+    entry_id: int
+    signal_type: SignalType
+    external_id: str | None
+    classification: str | None
+    distance: int  # 0 for exact digests
+    dihedral_variant: str | None  # which rotation/flip of the query matched (PDQ with dihedral queries)
+    action: ListAction
+    negative: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "list": self.list_name,
+            "list_version": self.list_version,
+            "entry_id": self.entry_id,
+            "signal_type": self.signal_type.value,
+            "external_id": self.external_id,
+            "classification": self.classification,
+            "distance": self.distance,
+            "dihedral_variant": self.dihedral_variant,
+            "action": self.action.value,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    matches: tuple[MatchedEntry, ...]
+    query: QueryHashes
+    list_versions: dict[str, int]
+    suppressed: tuple[MatchedEntry, ...] = ()  # perceptual matches a negative-list hit overrode
+    negative_matches: tuple[MatchedEntry, ...] = ()
+    reasons: tuple[ReasonCode, ...] = ()  # e.g. QUALITY_TOO_LOW
+    elapsed_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        pdq = self.query.pdq
+        return {
+            "decision": self.decision.value,
+            "reasons": [r.value for r in self.reasons],
+            "query": {
+                "pdq": pdq.hex() if pdq else None,
+                "quality": pdq.quality if pdq else None,
+                "md5": self.query.md5.hex() if self.query.md5 else None,
+                "sha1": self.query.sha1.hex() if self.query.sha1 else None,
+                "sha256": self.query.sha256.hex() if self.query.sha256 else None,
+            },
+            "matches": [m.to_dict() for m in self.matches],
+            "suppressed": [m.to_dict() for m in self.suppressed],
+            "negative_matches": [m.to_dict() for m in self.negative_matches],
+            "list_versions": self.list_versions,
+            "elapsed_ms": round(self.elapsed_ms, 3),
+        }
+
+
+@dataclass
+class LoadedList:
+    """One list version in memory: its PDQ index (row i = pdq_ids[i]) and its exact digests."""
+
+    spec: HashList
+    version: int
+    pdq_index: HashIndex | None
+    pdq_ids: np.ndarray
+    exact: dict[SignalType, dict[bytes, list[int]]] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return int(self.pdq_ids.shape[0]) + sum(len(v) for v in self.exact.values())
+
+
+def load_list(store: Store, name: str, version: int | None = None, backend: IndexBackend | str = "auto") -> LoadedList:
+    spec = store.get_list(name)
+    number = store.resolve_version(name, version)
+    index: HashIndex | None = None
+    pdq_ids = np.zeros(0, dtype=np.int64)
+    if SignalType.PDQ in spec.signal_types:
+        live = store.live_signals(name, SignalType.PDQ, number)
+        pdq_ids = live.entry_ids
+        index = build_index(live.values, spec.threshold, backend)
+    exact: dict[SignalType, dict[bytes, list[int]]] = {}
+    for signal in sorted(spec.signal_types - {SignalType.PDQ}):
+        live = store.live_signals(name, signal, number)
+        table: dict[bytes, list[int]] = {}
+        blob = live.values.tobytes()
+        width = signal.byte_length
+        for i, entry_id in enumerate(live.entry_ids.tolist()):
+            table.setdefault(blob[i * width : (i + 1) * width], []).append(entry_id)
+        exact[signal] = table
+    return LoadedList(spec, number, index, pdq_ids, exact)
+
+
+class Matcher:
+    """Matches queries against loaded list versions. Build a new Matcher to change versions (hot swap)."""
+
+    def __init__(
+        self,
+        store: Store,
+        lists: list[LoadedList],
+        quality_gate: int = DEFAULT_QUALITY_GATE,
+    ) -> None:
+        self.store = store
+        self.lists = lists
+        self.quality_gate = quality_gate
+
+    @classmethod
+    def from_store(
+        cls,
+        store: Store,
+        names: list[str] | None = None,
+        backend: IndexBackend | str = "auto",
+        quality_gate: int = DEFAULT_QUALITY_GATE,
+    ) -> Matcher:
+        """Every list with an active version (or the named ones), at its active version."""
+        chosen = names if names else [h.name for h in store.lists() if h.active_version is not None]
+        return cls(store, [load_list(store, name, backend=backend) for name in chosen], quality_gate)
+
+    @property
+    def list_versions(self) -> dict[str, int]:
+        return {loaded.spec.name: loaded.version for loaded in self.lists}
+
+    def match(self, query: QueryHashes) -> Verdict:
+        return self.match_many([query])[0]
+
+    def match_many(self, queries: list[QueryHashes]) -> list[Verdict]:
+        """Batched: one index search per list for all the queries' PDQ codes (and their variants)."""
+        started = time.perf_counter()
+        hits: list[list[tuple[LoadedList, int, SignalType, int, str | None]]] = [[] for _ in queries]
+        gated = [q.pdq is not None and (q.pdq.quality or 0) < self.quality_gate for q in queries]
+        codes, owners, variants = _query_codes(queries, gated)
+        for loaded in self.lists:
+            if loaded.pdq_index is not None and len(codes) and len(loaded.pdq_index):
+                found = loaded.pdq_index.search(codes, loaded.spec.threshold)
+                for row in range(found.n_queries):
+                    rows, distances = found.for_query(row)
+                    for hit_row, distance in zip(rows.tolist(), distances.tolist(), strict=True):
+                        entry_id = int(loaded.pdq_ids[hit_row])
+                        hits[owners[row]].append((loaded, entry_id, SignalType.PDQ, int(distance), variants[row]))
+            for q, query in enumerate(queries):
+                for signal, value in query.exact().items():
+                    for entry_id in loaded.exact.get(signal, {}).get(value, []):
+                        hits[q].append((loaded, entry_id, signal, 0, None))
+        entries = self.store.entries_by_id({h[1] for per_query in hits for h in per_query})
+        elapsed = (time.perf_counter() - started) * 1000.0 / max(1, len(queries))
+        return [
+            self._verdict(query, per_query, entries, is_gated, elapsed)
+            for query, per_query, is_gated in zip(queries, hits, gated, strict=True)
+        ]
+
+    def _verdict(
+        self,
+        query: QueryHashes,
+        hits: list[tuple[LoadedList, int, SignalType, int, str | None]],
+        entries: dict[int, Any],
+        gated: bool,
+        elapsed_ms: float,
+    ) -> Verdict:
+        best: dict[tuple[str, int], MatchedEntry] = {}
+        for loaded, entry_id, signal, distance, variant in hits:
+            entry = entries[entry_id]
+            matched = MatchedEntry(
+                list_name=loaded.spec.name,
+                list_version=loaded.version,
+                entry_id=entry_id,
+                signal_type=signal,
+                external_id=entry.external_id,
+                classification=entry.classification,
+                distance=distance,
+                dihedral_variant=variant,
+                action=loaded.spec.action,
+                negative=loaded.spec.negative,
+            )
+            key = (loaded.spec.name, entry_id)
+            if key not in best or matched.distance < best[key].distance:
+                best[key] = matched  # the closest variant of the query is the evidence
+        ordered = sorted(best.values(), key=lambda m: (m.distance, m.list_name, m.entry_id))
+        negative = tuple(m for m in ordered if m.negative)
+        positive = [m for m in ordered if not m.negative]
+        suppressed: tuple[MatchedEntry, ...] = ()
+        if negative:
+            suppressed = tuple(m for m in positive if m.signal_type is SignalType.PDQ)
+            positive = [m for m in positive if m.signal_type is not SignalType.PDQ]
+        if not positive:
+            decision = Decision.NO_MATCH
+        elif any(m.action is not ListAction.REVIEW for m in positive):
+            decision = Decision.MATCH
+        else:
+            decision = Decision.NEEDS_REVIEW
+        return Verdict(
+            decision=decision,
+            matches=tuple(positive),
+            query=query,
+            list_versions=self.list_versions,
+            suppressed=suppressed,
+            negative_matches=negative,
+            reasons=(ReasonCode.QUALITY_TOO_LOW,) if gated else (),
+            elapsed_ms=elapsed_ms,
+        )
+
+
+def _query_codes(queries: list[QueryHashes], gated: list[bool]) -> tuple[np.ndarray, list[int], list[str | None]]:
+    """Stack every query's PDQ code (or its 8 variants) for one search; remember owner and variant."""
+    rows: list[bytes] = []
+    owners: list[int] = []
+    variants: list[str | None] = []
+    for q, query in enumerate(queries):
+        if query.pdq is None or gated[q]:
+            continue
+        if query.dihedral:
+            for name, variant in zip(DIHEDRAL_NAMES, query.dihedral, strict=True):
+                rows.append(variant.digest)
+                owners.append(q)
+                variants.append(name)
+        else:
+            rows.append(query.pdq.digest)
+            owners.append(q)
+            variants.append(None)
+    codes = np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), 32)
+    return codes, owners, variants
