@@ -186,7 +186,9 @@ class _VersionBuilder:
             for line in lines:
                 self.reject(line, RejectReason.TYPE_NOT_IN_LIST, f"list {self.hash_list.name!r} holds no {signal}")
             return
-        zero = ~batch.values.any(axis=1) if signal is SignalType.PDQ else batch.values[:, 0] != batch.values[:, 0]
+        zero = np.zeros(len(lines), dtype=bool)
+        if signal is SignalType.PDQ:
+            zero = np.logical_not(batch.values.any(axis=1))
         blob = batch.values.tobytes()
         text = _SIGNAL_TEXT[signal]
         width = signal.byte_length

@@ -185,7 +185,8 @@ class Matcher:
         """Batched: one index search per list for all the queries' PDQ codes (and their variants)."""
         started = time.perf_counter()
         hits: list[list[tuple[LoadedList, int, SignalType, int, str | None]]] = [[] for _ in queries]
-        gated = [q.pdq is not None and (q.pdq.quality or 0) < self.quality_gate for q in queries]
+        # A PDQ hash sent without its quality (some lists and edge hashers drop it) is not gated.
+        gated = [q.pdq is not None and q.pdq.quality is not None and q.pdq.quality < self.quality_gate for q in queries]
         codes, owners, variants = _query_codes(queries, gated)
         for loaded in self.lists:
             if loaded.pdq_index is not None and len(codes) and len(loaded.pdq_index):

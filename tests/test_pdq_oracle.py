@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 
-from hashing.pdq import MIN_HASHABLE_SIDE, dct16
+from hashing.pdq import dct16, dihedral_dcts
 from hashing.pdq_hash import PdqHash
 from hashing.pdq_hasher import DihedralMode, DownsampleKernel, PdqHasher
 from tests.images import noise_image, structured_image
@@ -61,20 +61,34 @@ FUSED = PdqHasher(backend="numpy", kernel=DownsampleKernel.FUSED)
 DENSE = PdqHasher(backend="numpy", kernel=DownsampleKernel.DENSE)
 
 
-def median_is_tied(image: np.ndarray) -> bool:
-    """True when DCT coefficients sit at the median within float32 noise, so float32 rounding picks bits.
+def reference_dct(image: np.ndarray) -> np.ndarray:
+    """The reference's own float32 16 x 16 DCT (pdqhash returns it flattened in reverse order)."""
+    return np.asarray(pdqhash.compute_float(image)[0], dtype=np.float64)[::-1].reshape(16, 16)
 
-    Happens on images under 64 px on a side: the 64 x 64 buffer repeats pixels and many coefficients are
-    exactly zero. DESIGN.md: compare quality only there.
+
+def assert_equal_but_for_reference_rounding(
+    image: np.ndarray, got: list[PdqHash], expected: list[PdqHash], dihedral: bool = False
+) -> None:
+    """Bit-identical, or every differing bit is a coefficient within the reference's float32 noise of the
+    median, where the reference's rounding, not the image, decides the bit.
+
+    The noise is measured on this very image: the largest gap between our float64 DCT and the reference's
+    float32 one (pdqhash.compute_float). Pure-noise images (tiny DCT values) and images under 64 px
+    (coefficients exactly tied at 0) are where this happens; the test records each such case.
     """
-    if min(image.shape[:2]) < MIN_HASHABLE_SIDE:
-        return False
-    dct = np.sort(dct16(np, FUSED.buffer64(image)).ravel())
-    tolerance = 1e-5 * max(1.0, float(np.abs(dct).max()))
-    tied = bool(dct[128] - dct[127] < tolerance or dct[127] - dct[126] < tolerance)
-    if tied and currently_in_test_context():
-        event(f"tied DCT median: bits not compared ({image.shape[0]}x{image.shape[1]})")
-    return tied
+    if [h.hex() for h in got] == [h.hex() for h in expected]:
+        return
+    ours = dct16(np, FUSED.buffer64(image))
+    theirs = reference_dct(image)
+    noise = float(np.abs(ours - theirs).max())
+    assert noise < 5e-3, f"float64 and float32 DCTs differ by {noise}: not rounding"
+    variants = dihedral_dcts(np, ours) if dihedral else ours[None]
+    for variant, ours_hash, their_hash in zip(variants, got, expected, strict=True):
+        differing = ours_hash.bits() != their_hash.bits()
+        median = np.sort(variant.ravel())[127]
+        assert np.all(np.abs(variant[differing] - median) <= 2 * noise), "a bit differs outside rounding noise"
+    if currently_in_test_context():
+        event(f"bits decided by float32 rounding ({image.shape[0]}x{image.shape[1]})")
 
 
 def reference(image: np.ndarray) -> tuple[PdqHash, int]:
@@ -94,8 +108,8 @@ def test_bit_identical_to_the_reference(height: int, width: int, seed: int, nois
     expected, expected_quality = reference(image)
     got = FUSED.hash_image(image).hash
     assert got.quality == expected_quality
-    if expected_quality >= 50 and not median_is_tied(image):
-        assert got.hex() == expected.hex(), f"{height}x{width}: {got - expected} bits differ"
+    if expected_quality >= 50:
+        assert_equal_but_for_reference_rounding(image, [got], [expected])
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -105,8 +119,8 @@ def test_dense_operator_path_matches_the_reference_too(height: int, width: int, 
     expected, expected_quality = reference(image)
     got = DENSE.hash_image(image).hash
     assert got.quality == expected_quality
-    if expected_quality >= 50 and not median_is_tied(image):
-        assert got.hex() == expected.hex()
+    if expected_quality >= 50:
+        assert_equal_but_for_reference_rounding(image, [got], [expected])
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -114,8 +128,8 @@ def test_dense_operator_path_matches_the_reference_too(height: int, width: int, 
 def test_dct_dihedral_hashes_match_the_reference(height: int, width: int, seed: int) -> None:
     image = structured_image(height, width, seed)
     result = FUSED.hash_image(image, dihedral=DihedralMode.DCT)
-    if result.hash.quality is not None and result.hash.quality >= 50 and not median_is_tied(image):
-        assert [h.hex() for h in result.dihedral] == [h.hex() for h in reference_dihedral(image)]
+    if result.hash.quality is not None and result.hash.quality >= 50:
+        assert_equal_but_for_reference_rounding(image, list(result.dihedral), reference_dihedral(image), True)
 
 
 PIXEL_TRANSFORMS: list[Callable[[np.ndarray], np.ndarray]] = [
@@ -137,15 +151,23 @@ def test_pixel_dihedral_mode_equals_hashing_the_transformed_pixels(height: int, 
     result = FUSED.hash_image(image, dihedral=DihedralMode.PIXELS)
     for transform, got in zip(PIXEL_TRANSFORMS, result.dihedral, strict=True):
         transformed = np.ascontiguousarray(transform(image))
-        unstable = (got.quality is not None and got.quality < 50) or median_is_tied(transformed)
-        assert got.hex() == reference(transformed)[0].hex() or unstable
-        assert got.quality == reference(transformed)[1]
+        expected, expected_quality = reference(transformed)
+        assert got.quality == expected_quality
+        if expected_quality >= 50:
+            assert_equal_but_for_reference_rounding(transformed, [got], [expected])
 
 
-def test_tied_medians_are_detected_only_where_pixels_repeat() -> None:
-    assert median_is_tied(noise_image(5, 8, 0))
-    assert not median_is_tied(noise_image(64, 64, 0))
-    assert not median_is_tied(structured_image(300, 200, 1))
+def test_a_known_rounding_case_is_explained_and_an_outside_difference_is_not() -> None:
+    image = noise_image(1280, 1149, 177900)  # found by this suite: 2 bits within float32 noise of the median
+    got, expected = FUSED.hash_image(image).hash, reference(image)[0]
+    assert got - expected == 2
+    assert_equal_but_for_reference_rounding(image, [got], [expected])
+    dct = dct16(np, FUSED.buffer64(image))
+    farthest = np.unravel_index(np.argmax(np.abs(dct - np.sort(dct.ravel())[127])), dct.shape)
+    bits = got.bits()
+    bits[farthest] = ~bits[farthest]  # a bit the image itself decides
+    with pytest.raises(AssertionError, match="outside rounding noise"):
+        assert_equal_but_for_reference_rounding(image, [PdqHash.from_bits(bits)], [expected])
 
 
 def test_small_images_give_the_zero_hash_with_quality_zero() -> None:

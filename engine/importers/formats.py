@@ -12,7 +12,7 @@ from engine.importers.delimited import parse_delimited
 from engine.importers.hasher_output import parse_hasher_output
 from engine.importers.ncmec_xml import parse_ncmec_xml
 from engine.importers.plain_text import parse_plain_text
-from engine.importers.records import ImportFormatError, ParseResult
+from engine.importers.records import HexBatch, ImportFormatError, ParseResult
 
 
 class ImportFormat(StrEnum):
@@ -53,7 +53,7 @@ def _is_hex(text: str) -> bool:
     return bool(text) and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
-def read_records(path: Path, fmt: ImportFormat = ImportFormat.AUTO) -> Iterator[ParseResult]:
+def read_records(path: Path, fmt: ImportFormat = ImportFormat.AUTO) -> Iterator[ParseResult | HexBatch]:
     """Parse results of a list file, streamed: the file is never read whole."""
     if fmt is ImportFormat.AUTO:
         fmt = detect_format(path)
@@ -76,17 +76,16 @@ def read_records(path: Path, fmt: ImportFormat = ImportFormat.AUTO) -> Iterator[
             raise ImportFormatError(f"no reader for {fmt}")
 
 
-def records_from_text(text: str, fmt: ImportFormat) -> Iterator[ParseResult]:
+def records_from_text(text: str, fmt: ImportFormat) -> Iterator[ParseResult | HexBatch]:
     """The same parsers over an in-memory string (tests, the admin API)."""
     if fmt is ImportFormat.NCMEC_XML:
         return parse_ncmec_xml(io.BytesIO(text.encode()))
-    readers = {
-        ImportFormat.PLAIN: parse_plain_text,
-        ImportFormat.CSV: parse_delimited,
-        ImportFormat.HASHER: parse_hasher_output,
-    }
-    if fmt in readers:
-        return readers[fmt](io.StringIO(text, newline=""))
+    if fmt is ImportFormat.PLAIN:
+        return parse_plain_text(io.StringIO(text, newline=""))
+    if fmt is ImportFormat.CSV:
+        return parse_delimited(io.StringIO(text, newline=""))
+    if fmt is ImportFormat.HASHER:
+        return parse_hasher_output(io.StringIO(text, newline=""))
     if fmt is ImportFormat.STOPNCII_JSON:
         return parse_stopncii_json(io.StringIO(text))
     if fmt is ImportFormat.TAT_JSON:

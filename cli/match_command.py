@@ -1,0 +1,147 @@
+"""`hashmatch match`: match local files, or hashes, against the active list versions, in-process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cli.common import EXIT_FAILED, EXIT_OK, add_db_argument, fail, open_store
+from cli.hash_command import iter_files
+from engine.index.factory import IndexBackend
+from engine.matcher import DEFAULT_QUALITY_GATE, Matcher, QueryHashes, Verdict
+from engine.signals import SignalType, SignalValueError, infer_signal_type, parse_signal
+from engine.store import ListNotFoundError, StoreError
+from hashing.errors import HashmatchError
+from hashing.media_hasher import HashOptions, MediaHasher
+from hashing.pdq_hash import PdqHash
+from hashing.pdq_hasher import DihedralMode
+
+BATCH = 256
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "match",
+        help="match files or hashes against the lists",
+        description="Print one verdict per input: 'decision,input,matches' (each match 'list:entry_id:distance'), "
+        "or one JSON object per line with --json. Exit status 1 if any input failed.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="image files or directories")
+    parser.add_argument(
+        "--hash",
+        dest="hashes",
+        action="append",
+        default=[],
+        metavar="HEX",
+        help="a hash to match (PDQ as 64 hex digits, or MD5/SHA-1 by length); repeatable",
+    )
+    parser.add_argument("--hashes", dest="hash_file", type=Path, help="a file with one hash per line")
+    parser.add_argument(
+        "--list",
+        dest="lists",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="match against this list only; repeatable (default: every active list)",
+    )
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-dihedral", action="store_true", help="do not match rotated and flipped variants")
+    parser.add_argument("--index", choices=[b.value for b in IndexBackend], default=IndexBackend.AUTO.value)
+    parser.add_argument("--quality-gate", type=int, default=DEFAULT_QUALITY_GATE)
+    add_db_argument(parser)
+    parser.set_defaults(run=run)
+
+
+Labelled = tuple[str, QueryHashes | None, str]  # (input, query or None, error)
+
+
+def _hash_queries(texts: list[str]) -> Iterator[Labelled]:
+    for text in texts:
+        value = text.strip()
+        if not value or value.startswith("#"):
+            continue
+        try:
+            signal = infer_signal_type(value)
+            raw = parse_signal(signal, value)
+        except SignalValueError as exc:
+            yield value, None, f"{exc.reason}: {exc.detail}"
+            continue
+        yield value, _query_for(signal, raw), ""
+
+
+def _query_for(signal: SignalType, raw: bytes) -> QueryHashes:
+    """Bare PDQ hashes carry no quality, so the quality gate does not apply to them."""
+    if signal is SignalType.PDQ:
+        return QueryHashes(pdq=PdqHash(raw))
+    if signal is SignalType.MD5:
+        return QueryHashes(md5=raw)
+    if signal is SignalType.SHA1:
+        return QueryHashes(sha1=raw)
+    return QueryHashes(sha256=raw)
+
+
+def _file_queries(paths: list[str], hasher: MediaHasher, failures: list[OSError]) -> Iterator[Labelled]:
+    for path in iter_files(paths, failures):
+        try:
+            yield str(path), QueryHashes.of_media(hasher.hash_file(path)), ""
+        except HashmatchError as exc:
+            yield str(path), None, f"{exc.reason}: {exc.detail}"
+
+
+def _format(label: str, verdict: Verdict, as_json: bool) -> str:
+    if as_json:
+        return json.dumps({"input": label} | verdict.to_dict())
+    matches = " ".join(f"{m.list_name}:{m.entry_id}:{m.distance}" for m in verdict.matches)
+    reasons = "".join(f" [{r}]" for r in verdict.reasons)
+    return f"{verdict.decision},{label},{matches}{reasons}"
+
+
+def run(args: argparse.Namespace) -> int:
+    if not (args.paths or args.hashes or args.hash_file):
+        return fail("give image paths, --hash HEX or --hashes FILE")
+    try:
+        with open_store(args) as store:
+            matcher = Matcher.from_store(store, args.lists or None, args.index, args.quality_gate)
+            if not matcher.lists:
+                return fail("no list has an active version: import one with 'hashmatch lists import'")
+            return _run_matches(args, matcher)
+    except ListNotFoundError as exc:
+        return fail(f"no list named {exc.name!r} (see 'hashmatch lists ls')")
+    except (StoreError, OSError, ValueError) as exc:
+        return fail(str(exc))
+
+
+def _run_matches(args: argparse.Namespace, matcher: Matcher) -> int:
+    dihedral = DihedralMode.NONE if args.no_dihedral else DihedralMode.DCT
+    hasher = MediaHasher(HashOptions(dihedral=dihedral, exact_digests=True))
+    texts = list(args.hashes)
+    if args.hash_file:
+        texts.extend(args.hash_file.read_text().splitlines())
+    directory_errors: list[OSError] = []
+    inputs = list(_hash_queries(texts)) if texts else []
+    failed = 0
+    pending: list[tuple[str, QueryHashes]] = []
+
+    def flush() -> None:
+        for (label, _), verdict in zip(pending, matcher.match_many([q for _, q in pending]), strict=True):
+            print(_format(label, verdict, args.json))
+        pending.clear()
+
+    stream = list(inputs) + list(_file_queries(args.paths, hasher, directory_errors)) if args.paths else inputs
+    for label, query, error in stream:
+        if query is None:
+            failed += 1
+            print(f"ERROR,{label},{error}", file=sys.stderr)
+            continue
+        pending.append((label, query))
+        if len(pending) >= BATCH:
+            flush()
+    flush()
+    for walk_error in directory_errors:
+        failed += 1
+        print(f"ERROR,{walk_error.filename},UNREADABLE: {walk_error.strerror}", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
