@@ -18,6 +18,7 @@ from hashing.media_hasher import HashOptions, MediaHasher
 from hashing.pdq_hasher import PdqHasher
 
 pdqhash = pytest.importorskip("pdqhash", reason="the C++ reference is the peer being compared")
+pytestmark = pytest.mark.usefixtures("one_core")
 
 EXACT = MediaHasher(HashOptions(exact_digests=False))
 FAST = MediaHasher(HashOptions(exact_digests=False, fast_luma=True))

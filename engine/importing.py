@@ -68,7 +68,7 @@ class _LiveEntries:
         removed = store.removed_ids(list_name, version)
         for segment in store.segments(list_name, version):
             ids = segment.entry_ids
-            meta = store._meta_range(int(ids[0]), int(ids[-1]))
+            meta = store.meta_range(int(ids[0]), int(ids[-1]))
             signal = segment.signal.value
             blob = segment.values.tobytes()
             width = segment.signal.byte_length

@@ -123,10 +123,6 @@ class LoadedList:
     pdq_ids: np.ndarray
     exact: dict[SignalType, dict[bytes, list[int]]] = field(default_factory=dict)
 
-    @property
-    def size(self) -> int:
-        return int(self.pdq_ids.shape[0]) + sum(len(v) for v in self.exact.values())
-
 
 def load_list(store: Store, name: str, version: int | None = None, backend: IndexBackend | str = "auto") -> LoadedList:
     spec = store.get_list(name)

@@ -330,7 +330,7 @@ class Store:
             if row is None:
                 continue
             name, signal_text, _, version, value, line = row
-            meta = self._meta([entry_id]).get(entry_id, (None, None))
+            meta = self.meta_range(entry_id, entry_id).get(entry_id, (None, None))
             removed = self.db.execute(
                 "SELECT removed_version FROM tombstones WHERE entry_id = ?", (entry_id,)
             ).fetchone()
@@ -379,7 +379,7 @@ class Store:
             chosen = np.flatnonzero(selected)
             if chosen.size == 0:
                 continue
-            meta = self._meta_range(int(ids[0]), int(ids[-1]))
+            meta = self.meta_range(int(ids[0]), int(ids[-1]))
             source_file, imported_at = provenance[segment.version]
             for i in chosen.tolist():
                 entry_id = int(ids[i])
@@ -398,14 +398,8 @@ class Store:
                     removed_version=None,
                 )
 
-    def _meta(self, ids: list[int]) -> dict[int, tuple[str | None, str | None]]:
-        marks = ",".join("?" * len(ids))
-        rows = self.db.execute(
-            f"SELECT entry_id, external_id, classification FROM entry_meta WHERE entry_id IN ({marks})", ids
-        )
-        return {int(r[0]): (r[1], r[2]) for r in rows}
-
-    def _meta_range(self, first: int, last: int) -> dict[int, tuple[str | None, str | None]]:
+    def meta_range(self, first: int, last: int) -> dict[int, tuple[str | None, str | None]]:
+        """entry id -> (external id, classification) for ids in [first, last] that have either."""
         rows = self.db.execute(
             "SELECT entry_id, external_id, classification FROM entry_meta WHERE entry_id BETWEEN ? AND ?",
             (first, last),

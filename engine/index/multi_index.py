@@ -84,7 +84,8 @@ class MultiIndexHashIndex:
 
     def __init__(self, codes: np.ndarray, layout: SubstringLayout | None = None, scan_fraction: float = 0.125) -> None:
         self._jit = _kernels()
-        self.codes = as_codes(codes).copy()
+        # No copy: at 10M rows the codes are 320 MB. The index keeps this array; do not modify it after.
+        self.codes = as_codes(codes)
         rows = self.codes.shape[0]
         if rows >= 2**32:
             raise ValueError("the multi-index holds at most 2^32 - 1 rows")
@@ -161,13 +162,19 @@ class MultiIndexHashIndex:
 _NO_MASKS = (np.zeros((1, 1), dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 
-def substring_keys(words: np.ndarray, start: int, length: int) -> np.ndarray:
-    """(n,) int64 values of bits [start, start + length) of each (4,) uint64 code (as the kernel's `substring`)."""
+def substring_keys(words: np.ndarray, start: int, length: int, chunk: int = 1 << 20) -> np.ndarray:
+    """(n,) uint32 values of bits [start, start + length) of each (4,) uint64 code (as the kernel's
+    `substring`), computed a million rows at a time so the temporaries stay a few MB."""
     word, offset = divmod(start, 64)
-    values = words[:, word] >> np.uint64(offset)
-    if offset + length > 64:
-        values = values | (words[:, word + 1] << np.uint64(64 - offset))
-    keys: np.ndarray = (values & np.uint64((1 << length) - 1)).astype(np.int64)
+    mask = np.uint64((1 << length) - 1)
+    keys = np.empty(words.shape[0], dtype=np.uint32)
+    for first in range(0, words.shape[0], chunk):
+        block = words[first : first + chunk]
+        values = block[:, word] >> np.uint64(offset)
+        if offset + length > 64:
+            values |= block[:, word + 1] << np.uint64(64 - offset)
+        values &= mask
+        keys[first : first + chunk] = values
     return keys
 
 
