@@ -19,8 +19,8 @@ echo "== a demo list from two of the samples (CSV with NCMEC-style ids)"
 import json, sys
 for n, line in enumerate(sys.stdin, start=1):
     record = json.loads(line)
-    print(f"{record[\"pdq\"]},pdq,DEMO-{n},A1")
-    print(f"{record[\"md5\"]},md5,DEMO-{n},A1")'
+    print(record["pdq"] + ",pdq,DEMO-" + str(n) + ",A1")
+    print(record["md5"] + ",md5,DEMO-" + str(n) + ",A1")'
 } > "$demo/demo.csv"
 $hm lists import "$demo/demo.csv" --list demo --source local
 $hm lists ls

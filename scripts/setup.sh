@@ -10,7 +10,12 @@ fi
 stamp=.venv/.hashmatch-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".[dev]"
+    echo "setting up .venv (log: .venv/setup.log) ..."
+    if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e ".[dev]"; } \
+        > .venv/setup.log 2>&1; then
+        tail -n 40 .venv/setup.log
+        echo "setup failed; the whole log is .venv/setup.log" >&2
+        exit 1
+    fi
     echo "$want" > "$stamp"
 fi
