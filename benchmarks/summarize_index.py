@@ -66,6 +66,8 @@ def failures(index: list[dict[str, Any]], imports: list[dict[str, Any]], memory:
         if row["backend"] != OURS or row["rows"] < BAR_ROWS:
             continue
         where = f"{row['rows']:.0e} {row['data']}"
+        if row["recall"] < 1.0:
+            missed.append(f"{where}: recall {row['recall']:.4%} (answers must be exact)")
         if row["queries_per_s"] < BARS["queries_per_s"]:
             missed.append(f"{where}: {row['queries_per_s']:.0f} queries/s")
         if row["single_p50_ms"] > BARS["single_p50_ms"]:

@@ -13,7 +13,7 @@ from cli.common import EXIT_FAILED, EXIT_OK, add_db_argument, fail, open_store
 from cli.hash_command import iter_files
 from engine.index.factory import IndexBackend
 from engine.matcher import DEFAULT_QUALITY_GATE, Matcher, QueryHashes, Verdict
-from engine.signals import SignalType, SignalValueError, infer_signal_type, parse_signal
+from engine.signals import SignalType, SignalValueError, infer_signal_type, parse_signal, signal_type_named
 from engine.store import ListNotFoundError, StoreError
 from hashing.errors import HashmatchError
 from hashing.media_hasher import HashOptions, MediaHasher
@@ -37,7 +37,7 @@ def register(commands: Any) -> None:
         action="append",
         default=[],
         metavar="HEX",
-        help="a hash to match (PDQ as 64 hex digits, or MD5/SHA-1 by length); repeatable",
+        help="a hash to match: 64 hex digits are PDQ, 32 MD5, 40 SHA-1; sha256:HEX names the type; repeatable",
     )
     parser.add_argument("--hashes", dest="hash_file", type=Path, help="a file with one hash per line")
     parser.add_argument(
@@ -65,8 +65,9 @@ def _hash_queries(texts: list[str]) -> Iterator[Labelled]:
         if not value or value.startswith("#"):
             continue
         try:
-            signal = infer_signal_type(value)
-            raw = parse_signal(signal, value)
+            kind, _, digits = value.rpartition(":")  # "sha256:HEX" names the type; bare hex is typed by length
+            signal = signal_type_named(kind) if kind else infer_signal_type(digits)
+            raw = parse_signal(signal, digits)
         except SignalValueError as exc:
             yield value, None, f"{exc.reason}: {exc.detail}"
             continue

@@ -1,6 +1,11 @@
 """Import parsed records into a new list version: validate, de-duplicate, diff against the latest version,
-tombstone, and commit in one transaction. One bad entry never aborts an import; every reject is reported
-with its line and reason."""
+tombstone, and commit in one transaction.
+
+One bad entry never aborts an import; every reject is reported with its line and reason. A file that cannot
+be read to its end (broken XML or JSON) aborts the whole import instead: in `replace` mode the entries never
+read would otherwise all become tombstones. Within one file the last record about an entry wins: a deletion
+followed by a re-addition keeps the entry, an addition followed by a deletion does not.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +38,10 @@ class ImportMode(StrEnum):
     DELTA = "delta"  # the file adds entries; its tombstones (deleted records) remove entries
 
 
+class ImportAbortedError(ValueError):
+    """The file could not be read to its end; nothing was imported."""
+
+
 @dataclass
 class ImportReport:
     list_name: str
@@ -40,6 +49,7 @@ class ImportReport:
     mode: ImportMode
     records_read: int = 0
     added: int = 0
+    changed: int = 0  # same hash and id, new classification: the old entry is a tombstone, the new one live
     unchanged: int = 0
     removed: int = 0
     total: int = 0
@@ -58,11 +68,12 @@ EntryKey = tuple[str, bytes, str]
 
 
 class _LiveEntries:
-    """Live entries of the base version: key -> entry id, and external id -> keys, for diffs and tombstones."""
+    """Live entries of the base version: key -> (entry id, classification), plus lookups for tombstones."""
 
     def __init__(self, store: Store, list_name: str, version: int) -> None:
-        self.by_key: dict[EntryKey, int] = {}
-        self.by_external_id: dict[str, list[EntryKey]] = {}
+        self.by_key: dict[EntryKey, tuple[int, str | None]] = {}
+        self._by_external_id: dict[str, list[EntryKey]] | None = None
+        self._by_value: dict[tuple[str, bytes], list[EntryKey]] | None = None
         if version == 0:
             return
         removed = store.removed_ids(list_name, version)
@@ -72,18 +83,30 @@ class _LiveEntries:
             signal = segment.signal.value
             blob = segment.values.tobytes()
             width = segment.signal.byte_length
-            live = ~np.isin(ids, removed)
-            for i in np.flatnonzero(live).tolist():
+            for i in np.flatnonzero(~np.isin(ids, removed)).tolist():
                 entry_id = int(ids[i])
-                external_id = meta.get(entry_id, (None, None))[0] or ""
-                key = (signal, blob[i * width : (i + 1) * width], external_id)
-                self.by_key[key] = entry_id
-                if external_id:
-                    self.by_external_id.setdefault(external_id, []).append(key)
+                external_id, classification = meta.get(entry_id, (None, None))
+                self.by_key[(signal, blob[i * width : (i + 1) * width], external_id or "")] = (entry_id, classification)
+
+    def keys_of_external_id(self, external_id: str) -> list[EntryKey]:
+        if self._by_external_id is None:  # built on the first tombstone that needs it
+            self._by_external_id = {}
+            for key in self.by_key:
+                if key[2]:
+                    self._by_external_id.setdefault(key[2], []).append(key)
+        return self._by_external_id.get(external_id, [])
+
+    def keys_of_value(self, signal: str, value: bytes) -> list[EntryKey]:
+        if self._by_value is None:
+            self._by_value = {}
+            for key in self.by_key:
+                self._by_value.setdefault((key[0], key[1]), []).append(key)
+        return self._by_value.get((signal, value), [])
 
 
 @dataclass
 class _PendingSegment:
+    first_entry: int  # ids are reserved per segment, so an entry's id is known as soon as it is accepted
     values: list[bytes] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     meta: list[tuple[int, str | None, str | None]] = field(default_factory=list)  # (index, external id, class)
@@ -109,9 +132,9 @@ class _VersionBuilder:
         self.live = live
         self.next_entry_id = next_entry_id
         self.default_64_hex = default_64_hex
-        self.seen: set[EntryKey] = set()
-        self.kept: set[EntryKey] = set()
-        self.removed_ids: set[int] = set()
+        self.seen: set[EntryKey] = set()  # keys this file asserts live (last record wins)
+        self.new_ids: dict[EntryKey, int] = {}  # entries this import added, by key
+        self.removed_ids: set[int] = set()  # tombstones this import writes (live and new entries)
         self.pending: dict[str, _PendingSegment] = {}
 
     def reject(self, line: int, reason: RejectReason, detail: str) -> None:
@@ -120,29 +143,36 @@ class _VersionBuilder:
     def accept(self, line: int, signal: str, value: bytes, external_id: str | None, classification: str | None) -> None:
         key = (signal, value, external_id or "")
         if key in self.seen:
-            self.reject(line, RejectReason.DUPLICATE, "the same hash and id appear on another line")
+            self.reject(line, RejectReason.DUPLICATE, "the same hash and id appear on an earlier line")
             return
         self.seen.add(key)
-        if key in self.live.by_key:
-            self.kept.add(key)
-            self.report.unchanged += 1
+        live = self.live.by_key.get(key)
+        if live is not None and live[1] == classification:
+            self.removed_ids.discard(live[0])  # re-asserted after an earlier deletion in this file
             return
+        if live is not None:
+            self.removed_ids.add(live[0])  # reclassified: the old entry becomes a tombstone
+        self.new_ids[key] = self._add(signal, value, line, external_id, classification)
+
+    def _add(self, signal: str, value: bytes, line: int, external_id: str | None, classification: str | None) -> int:
         pending = self.pending.get(signal)
         if pending is None:
-            pending = self.pending[signal] = _PendingSegment()
+            pending = self.pending[signal] = _PendingSegment(self.next_entry_id)
+            self.next_entry_id += SEGMENT_ENTRIES
+        index = len(pending.values)
         if external_id is not None or classification is not None:
-            pending.meta.append((len(pending.values), external_id, classification))
+            pending.meta.append((index, external_id, classification))
         pending.values.append(value)
         pending.lines.append(line)
-        if len(pending.values) >= SEGMENT_ENTRIES:
+        if index + 1 >= SEGMENT_ENTRIES:
             self.flush(signal)
+        return pending.first_entry + index
 
     def flush(self, signal: str) -> None:
         pending = self.pending.pop(signal, None)
         if pending is None or not pending.values:
             return
-        first = self.next_entry_id
-        count = len(pending.values)
+        first = pending.first_entry
         self.db.execute(
             "INSERT INTO segments (list_id, version, signal_type, first_entry, count, hash_values, source_lines) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -151,7 +181,7 @@ class _VersionBuilder:
                 self.report.version,
                 signal,
                 first,
-                count,
+                len(pending.values),
                 b"".join(pending.values),
                 np.asarray(pending.lines, dtype="<i8").tobytes(),
             ),
@@ -160,12 +190,10 @@ class _VersionBuilder:
             "INSERT INTO entry_meta (entry_id, external_id, classification) VALUES (?, ?, ?)",
             ((first + index, external_id, classification) for index, external_id, classification in pending.meta),
         )
-        self.next_entry_id += count
-        self.report.added += count
 
     def record(self, record: ParsedRecord) -> None:
         if record.deleted:
-            self.removed_ids.update(self._tombstoned(record))
+            self._delete(record)
             return
         try:
             signal = self._signal_of(record)
@@ -203,35 +231,49 @@ class _VersionBuilder:
             return signal_type_named(record.signal_name)
         return infer_signal_type(record.hash_text, self.default_64_hex)
 
-    def _tombstoned(self, record: ParsedRecord) -> list[int]:
-        """Entry ids a deleted record removes: by hash (and id, when given), or every entry of its id."""
-        live = self.live
+    def _delete(self, record: ParsedRecord) -> None:
+        """A tombstone: by hash (and id, when given), or every entry of its external id."""
         if not record.hash_text:
-            return [live.by_key[key] for key in live.by_external_id.get(record.external_id or "", [])]
-        try:
-            signal = self._signal_of(record)
-            value = parse_signal(signal, record.hash_text)
-        except SignalValueError as exc:
-            self.reject(record.line, exc.reason, exc.detail)
-            return []
-        text = _SIGNAL_TEXT[signal]
-        if record.external_id:
-            entry = live.by_key.get((text, value, record.external_id))
-            return [] if entry is None else [entry]
-        return [entry_id for key, entry_id in live.by_key.items() if key[0] == text and key[1] == value]
+            external_id = record.external_id or ""
+            keys = self.live.keys_of_external_id(external_id) + [k for k in self.new_ids if k[2] == external_id]
+        else:
+            try:
+                signal = self._signal_of(record)
+                value = parse_signal(signal, record.hash_text)
+            except SignalValueError as exc:
+                self.reject(record.line, exc.reason, exc.detail)
+                return
+            text = _SIGNAL_TEXT[signal]
+            if record.external_id:
+                keys = [(text, value, record.external_id)]
+            else:
+                keys = self.live.keys_of_value(text, value) + [k for k in self.new_ids if k[:2] == (text, value)]
+        for key in keys:
+            self.seen.discard(key)
+            if key in self.new_ids:
+                self.removed_ids.add(self.new_ids.pop(key))
+            live = self.live.by_key.get(key)
+            if live is not None:
+                self.removed_ids.add(live[0])
 
-    def finish(self, mode: ImportMode, source_file: str | None, note: str) -> None:
+    def finish(self, mode: ImportMode, source_file: str | None, note: str) -> int:
+        """Write the remaining segments, the tombstones and the version row; returns the next free entry id."""
         for signal in list(self.pending):
             self.flush(signal)
+        live_ids = {entry_id for entry_id, _ in self.live.by_key.values()}
         if mode is ImportMode.REPLACE:
-            self.removed_ids.update(entry_id for key, entry_id in self.live.by_key.items() if key not in self.kept)
+            self.removed_ids.update(entry_id for key, (entry_id, _) in self.live.by_key.items() if key not in self.seen)
         version = self.report.version
         self.db.executemany(
             "INSERT INTO tombstones (entry_id, list_id, removed_version) VALUES (?, ?, ?)",
             ((i, self.list_id, version) for i in sorted(self.removed_ids)),
         )
         report = self.report
-        report.removed = len(self.removed_ids)
+        changed_keys = [k for k in self.new_ids if k in self.live.by_key]
+        report.changed = len(changed_keys)
+        report.added = len(self.new_ids) - report.changed
+        report.removed = len(self.removed_ids & live_ids) - report.changed
+        report.unchanged = len(self.live.by_key) - report.removed - report.changed
         report.total = len(self.live.by_key) - report.removed + report.added
         self.db.execute(
             "INSERT INTO versions (list_id, number, created_at, kind, source_file, added, removed, total, rejected, "
@@ -242,13 +284,14 @@ class _VersionBuilder:
                 now_utc(),
                 mode.value,
                 source_file,
-                report.added,
-                report.removed,
+                report.added + report.changed,
+                report.removed + report.changed,
                 report.total,
                 report.rejected,
                 note,
             ),
         )
+        return self.next_entry_id
 
 
 def import_records(
@@ -262,7 +305,11 @@ def import_records(
     progress: Callable[[int], None] | None = None,
     note: str = "",
 ) -> ImportReport:
-    """Create the next version of `list_name` from `records`; all or nothing."""
+    """Create the next version of `list_name` from `records`; all or nothing.
+
+    The new version builds on the latest version (not necessarily the active one). Raises
+    ImportAbortedError, importing nothing, when the file cannot be read to its end.
+    """
     hash_list = store.get_list(list_name)
     list_id = store.list_id(list_name)
     with store.transaction() as db:
@@ -278,13 +325,15 @@ def import_records(
             else:
                 report.records_read += 1
                 if isinstance(item, RejectedLine):
+                    if item.fatal:
+                        raise ImportAbortedError(f"nothing imported: record {item.line}: {item.detail}")
                     report.rejects.append(item)
                 else:
                     builder.record(item)
             if progress is not None and report.records_read >= next_progress:
                 progress(report.records_read)
                 next_progress += PROGRESS_EVERY
-        builder.finish(mode, source_file, note)
+        store.set_next_entry_id(builder.finish(mode, source_file, note))
         if activate:
             db.execute("UPDATE lists SET active_version = ? WHERE id = ?", (report.version, list_id))
     return report

@@ -213,14 +213,14 @@ class Matcher:
     ) -> Verdict:
         best: dict[tuple[str, int], MatchedEntry] = {}
         for loaded, entry_id, signal, distance, variant in hits:
-            entry = entries[entry_id]
+            entry = entries.get(entry_id)  # None only if the list was deleted after this matcher loaded it
             matched = MatchedEntry(
                 list_name=loaded.spec.name,
                 list_version=loaded.version,
                 entry_id=entry_id,
                 signal_type=signal,
-                external_id=entry.external_id,
-                classification=entry.classification,
+                external_id=entry.external_id if entry else None,
+                classification=entry.classification if entry else None,
                 distance=distance,
                 dihedral_variant=variant,
                 action=loaded.spec.action,
@@ -232,10 +232,15 @@ class Matcher:
         ordered = sorted(best.values(), key=lambda m: (m.distance, m.list_name, m.entry_id))
         negative = tuple(m for m in ordered if m.negative)
         positive = [m for m in ordered if not m.negative]
+        # A known false positive explains a perceptual match only if the query is at least as close to it as to
+        # the listed entry; exact-digest matches always stand.
+        closest_negative = min((m.distance for m in negative if m.signal_type is SignalType.PDQ), default=None)
         suppressed: tuple[MatchedEntry, ...] = ()
-        if negative:
-            suppressed = tuple(m for m in positive if m.signal_type is SignalType.PDQ)
-            positive = [m for m in positive if m.signal_type is not SignalType.PDQ]
+        if closest_negative is not None:
+            suppressed = tuple(
+                m for m in positive if m.signal_type is SignalType.PDQ and m.distance >= closest_negative
+            )
+            positive = [m for m in positive if m not in suppressed]
         if not positive:
             decision = Decision.NO_MATCH
         elif any(m.action is not ListAction.REVIEW for m in positive):

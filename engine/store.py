@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,6 +80,11 @@ _MIGRATIONS: dict[int, str] = {
         removed_version INTEGER NOT NULL
     );
     CREATE INDEX tombstones_by_list ON tombstones (list_id, removed_version);
+    CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    INSERT INTO counters (name, value) VALUES ('next_entry_id', 1);
     """,
 }
 
@@ -130,18 +137,50 @@ _LIST_COLUMNS = "name, source, signal_types, threshold, action, negative, active
 
 
 class Store:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    """One store file, shared safely between threads: each thread gets its own SQLite connection (readers
+    never block in WAL mode; writers wait for each other up to `busy_timeout_s`)."""
+
+    def __init__(self, path: str | os.PathLike[str], busy_timeout_s: float = 60.0) -> None:
         self.path = Path(path)
-        if str(path) != ":memory:":
+        self.busy_timeout_s = busy_timeout_s
+        if str(path) == ":memory:":
+            # Every thread's connection must see the same in-memory database.
+            self._target, self._uri = f"file:hashmatch-{uuid.uuid4().hex}?mode=memory&cache=shared", True
+        else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA foreign_keys = ON")
+            self._target, self._uri = str(path), False
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._keeper = self.db  # an in-memory database lives as long as one connection to it
         self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection."""
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self._target,
+                uri=self._uri,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.busy_timeout_s,
+            )
+            connection.execute("PRAGMA foreign_keys = ON")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            self._local.connection = connection
+            with self._connections_lock:
+                self._connections.append(connection)
+        return connection
+
     def close(self) -> None:
-        self.db.close()
+        with self._connections_lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+        self._local = threading.local()
 
     def __enter__(self) -> Store:
         return self
@@ -218,10 +257,10 @@ class Store:
     def delete_list(self, name: str) -> None:
         list_id = self.list_id(name)
         with self.transaction():
-            self.db.execute(
-                "DELETE FROM entry_meta WHERE EXISTS (SELECT 1 FROM segments s WHERE s.list_id = ? AND "
-                "entry_meta.entry_id BETWEEN s.first_entry AND s.first_entry + s.count - 1)",
-                (list_id,),
+            ranges = self.db.execute("SELECT first_entry, count FROM segments WHERE list_id = ?", (list_id,))
+            self.db.executemany(
+                "DELETE FROM entry_meta WHERE entry_id BETWEEN ? AND ?",
+                [(first, first + count - 1) for first, count in ranges.fetchall()],
             )
             for table in ("tombstones", "segments", "versions"):
                 self.db.execute(f"DELETE FROM {table} WHERE list_id = ?", (list_id,))
@@ -269,8 +308,12 @@ class Store:
     # ----- entries -----
 
     def next_entry_id(self) -> int:
-        row = self.db.execute("SELECT MAX(first_entry + count) FROM segments").fetchone()
-        return int(row[0] or 1)
+        """Entry ids only grow, also across deleted lists: an id never names two entries."""
+        return int(self.db.execute("SELECT value FROM counters WHERE name = 'next_entry_id'").fetchone()[0])
+
+    def set_next_entry_id(self, value: int) -> None:
+        """Inside an import's transaction: ids below `value` are taken."""
+        self.db.execute("UPDATE counters SET value = MAX(value, ?) WHERE name = 'next_entry_id'", (value,))
 
     def segments(self, name: str, up_to: int, signal: SignalType | None = None, after: int = 0) -> Iterator[Segment]:
         """Segments added by versions in (after, up_to], in entry-id order."""

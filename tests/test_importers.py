@@ -42,7 +42,7 @@ def flatten(results: object) -> list[ParsedRecord | RejectedLine]:
             )
         else:
             out.append(item)
-    return sorted(out, key=lambda r: r.line)
+    return out
 
 
 def test_plain_text_lines_types_comments_and_bad_lines() -> None:
@@ -144,6 +144,30 @@ def test_csv_and_tsv_with_header_aliases() -> None:
     assert [r.reason for r in spaced.rejects] == [RejectReason.NOT_HEX]
     tsv_text = f"md5\tid\n{MD5}\tX\n"
     assert flatten(records_from_text(tsv_text, ImportFormat.CSV)) == [ParsedRecord(2, MD5, "md5", "X", None)]
+
+
+def test_results_come_in_line_order_across_bulk_and_line_paths() -> None:
+    text = f"pdq {PDQ_A}\n{PDQ_A}\n# note\n{PDQ_B}\nbad line here\n{MD5}\n"
+    lines = [r.line for r in flatten(parse_plain_text(io.StringIO(text)))]
+    assert lines == [1, 2, 4, 5, 6]
+    report = import_records(new_store(), "l", records_from_text(text, ImportFormat.PLAIN))
+    assert [(r.line, r.reason) for r in report.rejects] == [(2, RejectReason.DUPLICATE), (5, RejectReason.MALFORMED)]
+
+
+def test_csv_lines_are_physical_lines_and_several_fingerprint_columns_are_read() -> None:
+    text = f'id,note,md5,sha1\nN-1,"spans\ntwo lines",{MD5},{SHA1}\nN-2,x,{MD5}\n'
+    parsed = flatten(records_from_text(text, ImportFormat.CSV))
+    assert parsed[:2] == [ParsedRecord(2, MD5, "md5", "N-1"), ParsedRecord(2, SHA1, "sha1", "N-1")]
+    assert isinstance(parsed[2], RejectedLine) and parsed[2].line == 4
+
+
+def test_a_byte_order_mark_is_ignored(tmp_path: Path) -> None:
+    for content, fmt in ((f"hash,id\n{PDQ_A},E1\n", ImportFormat.CSV), (f"{PDQ_A}\n", ImportFormat.PLAIN)):
+        path = tmp_path / f"bom.{fmt}"
+        path.write_bytes(b"\xef\xbb\xbf" + content.encode())
+        assert detect_format(path) is fmt
+        report = import_records(new_store(), "l", read_records(path))
+        assert (report.added, report.rejected) == (1, 0)
 
 
 def test_csv_without_a_hash_column_is_a_file_level_error() -> None:
@@ -249,7 +273,17 @@ def test_tat_json_and_a_broken_document() -> None:
     assert parsed[0] == ParsedRecord(1, MD5, "MD5", "2819", "far-right", False)
     assert parsed[1].deleted  # type: ignore[union-attr]
     broken = flatten(records_from_text(json.dumps(doc)[:-20], ImportFormat.TAT_JSON))
-    assert isinstance(broken[-1], RejectedLine) and broken[-1].reason is RejectReason.MALFORMED
+    assert isinstance(broken[-1], RejectedLine) and broken[-1].reason is RejectReason.MALFORMED and broken[-1].fatal
+    as_strings = {"results": [{"hash_digest": MD5, "algorithm": "MD5", "deleted": "false", "id": 1}]}
+    first = flatten(records_from_text(json.dumps(as_strings), ImportFormat.TAT_JSON))[0]
+    assert isinstance(first, ParsedRecord) and not first.deleted
+
+
+def test_the_json_key_as_a_value_is_not_an_array() -> None:
+    import json
+
+    doc = {"note": "hashRecords", "hashRecords": [{"hashValue": PDQ_A, "signalType": "ImagePDQ"}]}
+    assert len(flatten(records_from_text(json.dumps(doc), ImportFormat.STOPNCII_JSON))) == 1
 
 
 @pytest.mark.parametrize(

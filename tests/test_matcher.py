@@ -107,6 +107,29 @@ def test_negative_lists_suppress_perceptual_matches() -> None:
     assert far.decision is Decision.MATCH and not far.suppressed
 
 
+def test_a_negative_hit_farther_than_the_listed_entry_suppresses_nothing() -> None:
+    base = PdqHash.from_hex("f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22")
+    negative_code = flipped(base, 31)
+    store = store_with(
+        (spec("ncmec"), f"hash,type,id\n{base.hex()},pdq,N-1\n{'ab' * 16},md5,N-2\n"),
+        (spec("known-fp", negative=True), f"hash,type\n{negative_code.hex()},pdq\n{'cd' * 16},md5\n"),
+    )
+    matcher = Matcher.from_store(store)
+    close = matcher.match(QueryHashes(pdq=base))  # 0 bits from the listed entry, 31 from the false positive
+    assert close.decision is Decision.MATCH and [m.distance for m in close.negative_matches] == [31]
+    exact_negative = matcher.match(QueryHashes(pdq=flipped(base, 2), md5=bytes.fromhex("cd" * 16)))
+    assert exact_negative.decision is Decision.MATCH and not exact_negative.suppressed  # MD5 negatives do not suppress
+
+
+def test_a_matcher_survives_its_list_being_deleted() -> None:
+    base = PdqHash.from_hex("f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22")
+    store = store_with((spec("l"), f"hash,id\n{base.hex()},N-1\n"))
+    matcher = Matcher.from_store(store)
+    store.delete_list("l")
+    verdict = matcher.match(QueryHashes(pdq=base))
+    assert verdict.decision is Decision.MATCH and verdict.matches[0].external_id is None
+
+
 def test_review_lists_give_needs_review() -> None:
     base = PdqHash.from_hex("f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22")
     matcher = Matcher.from_store(store_with((spec("triage", action=ListAction.REVIEW), f"hash\n{base.hex()}\n")))

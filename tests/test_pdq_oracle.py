@@ -105,8 +105,12 @@ def reference_dihedral(image: np.ndarray) -> list[PdqHash]:
 @given(height=sides, width=sides, seed=st.integers(0, 2**32 - 1), noise=st.booleans())
 def test_bit_identical_to_the_reference(height: int, width: int, seed: int, noise: bool) -> None:
     image = noise_image(height, width, seed) if noise else structured_image(height, width, seed)
+    assert_hasher_matches_reference(FUSED, image)
+
+
+def assert_hasher_matches_reference(hasher: PdqHasher, image: np.ndarray) -> None:
     expected, expected_quality = reference(image)
-    got = FUSED.hash_image(image).hash
+    got = hasher.hash_image(image).hash
     assert got.quality == expected_quality
     if expected_quality >= 50:
         assert_equal_but_for_reference_rounding(image, [got], [expected])
@@ -115,12 +119,7 @@ def test_bit_identical_to_the_reference(height: int, width: int, seed: int, nois
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(height=st.integers(5, 900), width=st.integers(5, 900), seed=st.integers(0, 2**32 - 1))
 def test_dense_operator_path_matches_the_reference_too(height: int, width: int, seed: int) -> None:
-    image = structured_image(height, width, seed)
-    expected, expected_quality = reference(image)
-    got = DENSE.hash_image(image).hash
-    assert got.quality == expected_quality
-    if expected_quality >= 50:
-        assert_equal_but_for_reference_rounding(image, [got], [expected])
+    assert_hasher_matches_reference(DENSE, structured_image(height, width, seed))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -14,7 +14,7 @@ import pytest
 from engine.exporters import ExportFormat, export_entries
 from engine.importers.formats import ImportFormat, records_from_text
 from engine.importers.records import ParsedRecord
-from engine.importing import ImportMode, import_records
+from engine.importing import ImportAbortedError, ImportMode, import_records
 from engine.lists import HashList, ListAction, SourceProgramme
 from engine.signals import SignalType
 from engine.store import SCHEMA_VERSION, ListNotFoundError, Store, StoreError
@@ -220,3 +220,78 @@ def test_list_settings_round_trip() -> None:
         True,
         None,
     )
+
+
+def test_a_file_that_breaks_off_imports_nothing_in_either_mode() -> None:
+    store = make_store()
+    full = (
+        "<queryResult><images>"
+        + "".join(
+            f"<image><id>N-{i}</id><fingerprints><pdq>{h}</pdq></fingerprints></image>" for i, h in enumerate(HASHES)
+        )
+        + "</images></queryResult>"
+    )
+    import_records(store, "ncmec", records_from_text(full, ImportFormat.NCMEC_XML))
+    for mode in ImportMode:
+        with pytest.raises(ImportAbortedError, match="nothing imported"):
+            import_records(store, "ncmec", records_from_text(full[: len(full) // 3], ImportFormat.NCMEC_XML), mode=mode)
+    assert [v.number for v in store.versions("ncmec")] == [1] and len(live_hashes(store)) == 10
+
+
+def test_entry_ids_are_never_reused_after_a_list_is_deleted() -> None:
+    store = make_store()
+    store.create_list(HashList("other", SourceProgramme.LOCAL, frozenset({SignalType.PDQ})))
+    import_records(store, "ncmec", records_from_text(HASHES[0], ImportFormat.PLAIN))
+    import_records(store, "other", records_from_text(HASHES[1], ImportFormat.PLAIN))
+    deleted_id = next(store.entries("other")).entry_id
+    store.delete_list("other")
+    store.create_list(HashList("third", SourceProgramme.LOCAL, frozenset({SignalType.PDQ})))
+    import_records(store, "third", records_from_text(HASHES[2], ImportFormat.PLAIN))
+    assert next(store.entries("third")).entry_id > deleted_id
+    assert deleted_id not in store.entries_by_id([deleted_id])
+
+
+def test_within_one_file_the_last_record_about_an_entry_wins() -> None:
+    store = make_store()
+    import_records(store, "ncmec", records_from_text(csv_of([(HASHES[0], "N-1", "A1")]), ImportFormat.CSV))
+    delta = "hash,id,classification,deleted\n"
+    delta += f"{HASHES[0]},N-1,A1,true\n{HASHES[0]},N-1,A1,\n"  # delete, then re-add: stays
+    delta += f"{HASHES[1]},N-2,A1,\n{HASHES[1]},N-2,A1,true\n"  # add, then delete: gone
+    report = import_records(store, "ncmec", records_from_text(delta, ImportFormat.CSV), mode=ImportMode.DELTA)
+    assert [(e.hex, e.external_id) for e in store.entries("ncmec")] == [(HASHES[0], "N-1")]
+    assert (report.added, report.removed, report.unchanged, report.total) == (0, 0, 1, 1)
+
+
+def test_a_new_classification_replaces_the_entry() -> None:
+    store = make_store()
+    import_records(store, "ncmec", records_from_text(csv_of([(HASHES[0], "N-1", "A2")]), ImportFormat.CSV))
+    report = import_records(store, "ncmec", records_from_text(csv_of([(HASHES[0], "N-1", "A1")]), ImportFormat.CSV))
+    assert (report.changed, report.added, report.removed, report.total) == (1, 0, 0, 1)
+    assert [e.classification for e in store.entries("ncmec")] == ["A1"]
+    assert [e.classification for e in store.entries("ncmec", 1)] == ["A2"]
+
+
+def test_threads_share_a_store(tmp_path: Path) -> None:
+    import threading
+
+    store = Store(tmp_path / "h.db")
+    errors: list[BaseException] = []
+
+    def work(name: str, seed: int) -> None:
+        try:
+            store.create_list(HashList(name, SourceProgramme.LOCAL, frozenset({SignalType.PDQ})))
+            for round_ in range(5):
+                rows = np.random.default_rng(seed + round_).integers(0, 256, (2000, 32), dtype=np.uint8)
+                text = "\n".join(bytes(r).hex() for r in rows)
+                import_records(store, name, records_from_text(text, ImportFormat.PLAIN))
+                assert store.live_signals(name, SignalType.PDQ).values.shape == (2000, 32)
+        except BaseException as exc:  # collected and re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"list-{i}", 100 * i)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(h.active_version or 0 for h in store.lists()) == [5, 5, 5]

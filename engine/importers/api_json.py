@@ -41,8 +41,15 @@ def _tat(ordinal: int, item: dict[str, Any]) -> ParseResult:
         signal_name=str(item.get("algorithm") or "") or None,
         external_id=str(entry_id) if entry_id is not None else None,
         classification=str(item.get("ideology") or "") or None,
-        deleted=bool(item.get("deleted")),
+        deleted=_truthy(item.get("deleted")),
     )
+
+
+def _truthy(value: Any) -> bool:
+    """JSON booleans, and the strings and numbers some exports use for them ("false" is false)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
 
 
 def _parse(stream: TextIO, key: str, convert: Callable[[int, dict[str, Any]], ParseResult]) -> Iterator[ParseResult]:
@@ -55,7 +62,7 @@ def _parse(stream: TextIO, key: str, convert: Callable[[int, dict[str, Any]], Pa
                 continue
             yield convert(ordinal, item)
     except JsonStreamError as exc:
-        yield RejectedLine(ordinal + 1, RejectReason.MALFORMED, f"{exc}; rest of file unreadable")
+        yield RejectedLine(ordinal + 1, RejectReason.MALFORMED, f"{exc}; rest of file unreadable", fatal=True)
 
 
 def parse_stopncii_json(stream: TextIO) -> Iterator[ParseResult]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
+from itertools import chain
 
 from engine.importers.records import ImportFormatError, ParsedRecord, ParseResult, RejectedLine
 from engine.signals import RejectReason
 
+_GENERIC_HASH_COLUMNS = ("hash", "value", "signal_value", "hash_value", "hashvalue", "hash_digest")
 _COLUMNS = {
-    "hash": ("hash", "value", "signal_value", "hash_value", "hashvalue", "hash_digest", "pdq", "md5", "sha1", "sha256"),
     "type": ("type", "signal_type", "hash_type", "signaltype", "algorithm"),
     "id": ("id", "external_id", "entry_id", "ncmec_id", "case_id"),
     "classification": ("classification", "category", "label", "tag"),
@@ -18,43 +19,63 @@ _COLUMNS = {
 _TRUE = frozenset({"1", "true", "yes", "y", "deleted"})
 
 
+_SIGNAL_COLUMNS = ("pdq", "md5", "sha1", "sha256")
+
+
 def parse_delimited(lines: Iterable[str], delimiter: str | None = None) -> Iterator[ParseResult]:
+    """Records in file order, numbered by the physical line each starts on (quoted fields may span lines).
+
+    With a generic hash column (`hash`, `value`, ...) each row is one record; without one, each non-empty
+    column named after a signal type (`md5`, `sha1`, `pdq`, `sha256`) is a record of that type, as in
+    exports that carry several fingerprints of one entry per row.
+    """
     rows = iter(lines)
     header_line = next(rows, "")
     if delimiter is None:
         delimiter = "\t" if "\t" in header_line else ","
-    header = [name.strip().lower() for name in next(csv.reader([header_line], delimiter=delimiter), [])]
+    reader = csv.reader(chain([header_line], rows), delimiter=delimiter)
+    header = [name.strip().lower() for name in next(reader, [])]
     positions = {role: _find(header, aliases) for role, aliases in _COLUMNS.items()}
-    hash_column = positions["hash"]
-    if hash_column is None:
-        raise ImportFormatError(f"no hash column in the header {header!r}; expected one of {_COLUMNS['hash']}")
-    # A column named after a signal type (e.g. "md5") says the type when there is no type column.
-    implied_type = header[hash_column] if header[hash_column] in ("pdq", "md5", "sha1", "sha256") else None
-    for number, fields in enumerate(csv.reader(rows, delimiter=delimiter), start=2):
+    generic = _find(header, _GENERIC_HASH_COLUMNS)
+    hash_columns = (
+        [(generic, None)]
+        if generic is not None
+        else [(header.index(name), name) for name in _SIGNAL_COLUMNS if name in header]
+    )
+    if not hash_columns:
+        expected = _GENERIC_HASH_COLUMNS + _SIGNAL_COLUMNS
+        raise ImportFormatError(f"no hash column in the header {header!r}; expected one of {expected}")
+    previous_end = reader.line_num
+    for fields in reader:
+        number, previous_end = previous_end + 1, reader.line_num
         if not fields or all(not f.strip() for f in fields):
             continue
         if len(fields) != len(header):
             yield RejectedLine(number, RejectReason.MALFORMED, f"{len(fields)} fields, the header has {len(header)}")
             continue
 
-        def field(role: str, row: list[str] = fields) -> str | None:
-            column = positions[role]
-            value = row[column].strip() if column is not None else ""
-            return value or None
+        def field(column: int | None, row: list[str] = fields) -> str | None:
+            return (row[column].strip() or None) if column is not None else None
 
-        hash_text = field("hash")
-        deleted = (field("deleted") or "").lower() in _TRUE
-        if hash_text is None and not (deleted and field("id")):
-            yield RejectedLine(number, RejectReason.MISSING_HASH, "the hash field is empty")
+        external_id = field(positions["id"])
+        classification = field(positions["classification"])
+        deleted = (field(positions["deleted"]) or "").lower() in _TRUE
+        present = [(field(column), implied) for column, implied in hash_columns if field(column)]
+        if not present:
+            if deleted and external_id:
+                yield ParsedRecord(number, "", None, external_id, classification, deleted=True)
+            else:
+                yield RejectedLine(number, RejectReason.MISSING_HASH, "the hash field is empty")
             continue
-        yield ParsedRecord(
-            number,
-            hash_text or "",
-            signal_name=field("type") or implied_type,
-            external_id=field("id"),
-            classification=field("classification"),
-            deleted=deleted,
-        )
+        for hash_text, implied_type in present:
+            yield ParsedRecord(
+                number,
+                hash_text or "",
+                signal_name=field(positions["type"]) or implied_type,
+                external_id=external_id,
+                classification=classification,
+                deleted=deleted,
+            )
 
 
 def _find(header: list[str], aliases: tuple[str, ...]) -> int | None:

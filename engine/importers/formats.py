@@ -61,7 +61,8 @@ def read_records(path: Path, fmt: ImportFormat = ImportFormat.AUTO) -> Iterator[
         with path.open("rb") as binary:
             yield from parse_ncmec_xml(binary)
         return
-    with path.open("r", encoding="utf-8", errors="replace", newline="") as text:
+    # utf-8-sig: exports from spreadsheet tools start with a byte-order mark.
+    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as text:
         if fmt is ImportFormat.PLAIN:
             yield from parse_plain_text(text)
         elif fmt is ImportFormat.CSV:

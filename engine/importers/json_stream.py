@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 _CHUNK = 1 << 16
+MAX_RECORD_CHARS = 16 << 20  # one array element larger than this is refused, not buffered without end
 _DECODER = json.JSONDecoder()
 
 
@@ -23,8 +24,9 @@ def iter_array_items(stream: TextIO, key: str) -> Iterator[Any]:
     reader = _Buffer(stream)
     marker = json.dumps(key)
     while reader.skip_past(marker):
+        # The key's text can also occur as a value ("note": "hashRecords"); only `"key": [` starts an array.
         if not reader.skip_past_char(":") or reader.next_non_space() != "[":
-            raise JsonStreamError(f"{marker} is not followed by an array")
+            continue
         reader.advance(1)
         if reader.next_non_space() == "]":
             reader.advance(1)
@@ -46,10 +48,10 @@ class _Buffer:
         self.pos = 0
         self.eof = False
 
-    def _fill(self) -> bool:
+    def _fill(self, at_least: int = _CHUNK) -> bool:
         if self.eof:
             return False
-        chunk = self.stream.read(_CHUNK)
+        chunk = self.stream.read(max(_CHUNK, at_least))
         if not chunk:
             self.eof = True
             return False
@@ -82,6 +84,12 @@ class _Buffer:
             if not self._fill():
                 raise JsonStreamError("unexpected end of file")
 
+    def _fill_more(self) -> bool:
+        """More text for an element that does not decode yet; doubling keeps re-decoding linear overall."""
+        if len(self.text) - self.pos > MAX_RECORD_CHARS:
+            return False
+        return self._fill(len(self.text) - self.pos)
+
     def advance(self, count: int) -> None:
         self.pos += count
 
@@ -92,9 +100,11 @@ class _Buffer:
                 value, end = _DECODER.raw_decode(self.text, self.pos)
             except json.JSONDecodeError as exc:
                 # An object cut by the chunk boundary decodes once more text arrives.
-                if self._fill():
+                if self._fill_more():
                     continue
-                raise JsonStreamError(f"invalid JSON: {exc.msg}") from exc
+                raise JsonStreamError(
+                    f"invalid JSON or an element over {MAX_RECORD_CHARS} characters: {exc.msg}"
+                ) from exc
             if end == len(self.text) and self._fill():
                 continue  # a number may go on in the next chunk
             self.pos = end

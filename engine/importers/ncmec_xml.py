@@ -32,7 +32,9 @@ def parse_ncmec_xml(stream: BinaryIO) -> Iterator[ParseResult]:
             yield from _entry(ordinal, name, element)
             element.clear()  # keep memory flat on large pages
     except ET.ParseError as exc:
-        yield RejectedLine(ordinal + 1, RejectReason.MALFORMED, f"XML syntax error, rest of file unreadable: {exc}")
+        yield RejectedLine(
+            ordinal + 1, RejectReason.MALFORMED, f"XML syntax error, rest of file unreadable: {exc}", fatal=True
+        )
 
 
 def _entry(ordinal: int, name: str, element: ET.Element) -> Iterator[ParseResult]:

@@ -47,21 +47,26 @@ def _parse_line(number: int, raw: str) -> Iterator[ParseResult]:
 
 
 def _parse_chunk(chunk: list[tuple[int, str]]) -> Iterator[ParseResult | HexBatch]:
+    """The chunk's results in line order: runs of clean 64-hex lines as HexBatches, other lines one by one."""
     stripped = [(number, raw.strip()) for number, raw in chunk]
     plain = [(n, t) for n, t in stripped if len(t) == 64]
+    values = np.zeros((0, 32), np.uint8)
+    numbers = np.zeros(0, np.int64)
     if plain:
         blob = "".join(t for _, t in plain).encode("ascii", errors="replace")
         nibbles = _NIBBLES[np.frombuffer(blob, dtype=np.uint8).reshape(-1, 64)]
         clean = ~(nibbles == 255).any(axis=1)
         values = ((nibbles[clean, 0::2] << 4) | nibbles[clean, 1::2]).astype(np.uint8)
         numbers = np.array([n for n, _ in plain], dtype=np.int64)[clean]
-        done = set(numbers.tolist())
-    else:
-        values, numbers, done = np.zeros((0, 32), np.uint8), np.zeros(0, np.int64), set()
-    # Lines keep their order: slow-path lines before, between and after the bulk rows are rare, so the
-    # batch is yielded first and the stragglers after it; line numbers say where each came from.
-    if len(numbers):
-        yield HexBatch(numbers, values)
+    clean_numbers = numbers.tolist()
+    run_start = run_end = 0
     for number, text in stripped:
-        if number not in done:
-            yield from _parse_line(number, text)
+        if run_end < len(clean_numbers) and clean_numbers[run_end] == number:
+            run_end += 1
+            continue
+        if run_end > run_start:
+            yield HexBatch(numbers[run_start:run_end], values[run_start:run_end])
+            run_start = run_end
+        yield from _parse_line(number, text)
+    if run_end > run_start:
+        yield HexBatch(numbers[run_start:run_end], values[run_start:run_end])

@@ -24,6 +24,7 @@ class RejectedLine:
     line: int
     reason: RejectReason
     detail: str
+    fatal: bool = False  # the rest of the file is unreadable (broken XML/JSON): the import must not go on
 
 
 @dataclass(frozen=True, eq=False)
