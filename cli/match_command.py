@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +53,12 @@ def register(commands: Any) -> None:
     parser.add_argument("--no-dihedral", action="store_true", help="do not match rotated and flipped variants")
     parser.add_argument("--index", choices=[b.value for b in IndexBackend], default=IndexBackend.AUTO.value)
     parser.add_argument("--quality-gate", type=int, default=DEFAULT_QUALITY_GATE)
+    remote = parser.add_argument_group("remote matching (a 'hashmatch serve' server instead of the local store)")
+    remote.add_argument("--server", metavar="HOST:PORT", help="send media or hashes to this server")
+    remote.add_argument("--token", default=os.environ.get("HASHMATCH_TOKEN"), help="API token ($HASHMATCH_TOKEN)")
+    remote.add_argument("--tls-ca", type=Path, help="CA certificate of the server (enables TLS)")
+    remote.add_argument("--client-cert", type=Path, help="client certificate, for mutual TLS")
+    remote.add_argument("--client-key", type=Path, help="client key, for mutual TLS")
     add_db_argument(parser)
     parser.set_defaults(run=run)
 
@@ -104,6 +111,8 @@ def _format(label: str, verdict: Verdict, as_json: bool) -> str:
 def run(args: argparse.Namespace) -> int:
     if not (args.paths or args.hashes or args.hash_file):
         return fail("give image paths, --hash HEX or --hashes FILE")
+    if args.server:
+        return _run_remote(args)
     try:
         with open_store(args) as store:
             matcher = Matcher.from_store(store, args.lists or None, args.index, args.quality_gate)
@@ -146,3 +155,53 @@ def _run_matches(args: argparse.Namespace, matcher: Matcher) -> int:
         failed += 1
         print(f"ERROR,{walk_error.filename},UNREADABLE: {walk_error.strerror}", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _run_remote(args: argparse.Namespace) -> int:
+    """The same inputs and output, answered by a server: media goes over one MatchStream, hashes in batches."""
+    import grpc
+
+    from grpc_api.client import HashmatchClient
+
+    texts = list(args.hashes) + (args.hash_file.read_text().splitlines() if args.hash_file else [])
+    failed = 0
+    directory_errors: list[OSError] = []
+    try:
+        with HashmatchClient(args.server, args.token, args.tls_ca, args.client_cert, args.client_key) as client:
+            queries: list[tuple[str, QueryHashes]] = []
+            for label, query, error in _hash_queries(texts):
+                if query is None:
+                    failed += 1
+                    print(f"ERROR,{label},{error}", file=sys.stderr)
+                else:
+                    queries.append((label, query))
+            for start in range(0, len(queries), BATCH):
+                for result in client.match_hashes(queries[start : start + BATCH]).results:
+                    print(_format_remote(result, args.json))
+            files = [(str(path), path) for path in iter_files(args.paths, directory_errors)]
+            for result in client.match_stream((label, path.read_bytes()) for label, path in files):
+                if result.HasField("error"):
+                    failed += 1
+                    print(f"ERROR,{result.client_id},{result.error.reason}: {result.error.detail}", file=sys.stderr)
+                else:
+                    print(_format_remote(result, args.json))
+    except grpc.RpcError as exc:
+        return fail(f"{args.server}: {exc.code().name}: {exc.details()}")
+    except OSError as exc:
+        return fail(str(exc))
+    for walk_error in directory_errors:
+        failed += 1
+        print(f"ERROR,{walk_error.filename},UNREADABLE: {walk_error.strerror}", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _format_remote(result: Any, as_json: bool) -> str:
+    from google.protobuf.json_format import MessageToDict
+
+    verdict = result.verdict
+    if as_json:
+        return json.dumps({"input": result.client_id} | MessageToDict(verdict, preserving_proto_field_name=True))
+    decision = {1: "no_match", 2: "match", 3: "needs_review"}.get(verdict.decision, "unspecified")
+    matches = " ".join(f"{m.list}:{m.entry_id}:{m.distance}" for m in verdict.matches)
+    reasons = "".join(f" [{r}]" for r in verdict.reasons)
+    return f"{decision},{result.client_id},{matches}{reasons}"

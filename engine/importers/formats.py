@@ -28,7 +28,11 @@ class ImportFormat(StrEnum):
 def detect_format(path: Path) -> ImportFormat:
     """From the first kilobytes: XML, the JSON keys, a header row, hasher lines, else plain text."""
     with path.open("rb") as handle:
-        head = handle.read(8192).decode("utf-8", errors="replace")
+        return detect_format_of_text(handle.read(8192).decode("utf-8", errors="replace"))
+
+
+def detect_format_of_text(head: str) -> ImportFormat:
+    """detect_format for the first few kilobytes of a list already in memory."""
     stripped = head.lstrip("\ufeff \t\r\n")
     if stripped.startswith("<"):
         return ImportFormat.NCMEC_XML

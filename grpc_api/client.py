@@ -1,0 +1,99 @@
+"""A Python client for the hashmatch.v1 service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from engine.matcher import QueryHashes
+from grpc_api.convert import hashes_to_proto
+from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
+from grpc_api.generated.hashmatch.v1 import hashmatch_pb2_grpc as pb_grpc
+
+DEFAULT_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+class HashmatchClient:
+    """One channel to a server; safe to share between threads. Use as a context manager to close it."""
+
+    def __init__(
+        self,
+        target: str,
+        token: str | None = None,
+        tls_ca: Path | None = None,
+        client_cert: Path | None = None,
+        client_key: Path | None = None,
+        timeout_s: float = 30.0,
+        max_message_bytes: int = DEFAULT_MESSAGE_BYTES,
+    ) -> None:
+        options = [
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+        ]
+        if tls_ca is not None or client_cert is not None:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=tls_ca.read_bytes() if tls_ca else None,
+                private_key=client_key.read_bytes() if client_key else None,
+                certificate_chain=client_cert.read_bytes() if client_cert else None,
+            )
+            self.channel = grpc.secure_channel(target, credentials, options=options)
+        else:
+            self.channel = grpc.insecure_channel(target, options=options)
+        self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self.timeout_s = timeout_s
+        self.matcher = pb_grpc.MatcherStub(self.channel)
+        self.admin = pb_grpc.ListAdminStub(self.channel)
+
+    def __enter__(self) -> HashmatchClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def _call(self, method: Any, request: Any, timeout_s: float | None = None) -> Any:
+        return method(request, timeout=timeout_s or self.timeout_s, metadata=self.metadata)
+
+    def match(
+        self, media: bytes, client_id: str = "", upload_id: str = "", timeout_s: float | None = None, **fields: str
+    ) -> pb.MatchResponse:
+        metadata = pb.ClientMetadata(upload_id=upload_id, fields=fields)
+        request = pb.MatchRequest(client_id=client_id, media=media, metadata=metadata)
+        return self._call(self.matcher.Match, request, timeout_s)
+
+    def match_stream(
+        self, items: Iterable[tuple[str, bytes]], timeout_s: float | None = None
+    ) -> Iterator[pb.MatchResponse]:
+        """(client_id, media) in, responses out as the server finishes them (any order)."""
+        requests = (pb.MatchRequest(client_id=client_id, media=media) for client_id, media in items)
+        return self.matcher.MatchStream(requests, timeout=timeout_s, metadata=self.metadata)
+
+    def match_hashes(
+        self, queries: list[tuple[str, QueryHashes]], timeout_s: float | None = None
+    ) -> pb.MatchHashesResponse:
+        request = pb.MatchHashesRequest(
+            queries=[pb.HashQuery(client_id=client_id, hashes=hashes_to_proto(q)) for client_id, q in queries]
+        )
+        return self._call(self.matcher.MatchHashes, request, timeout_s)
+
+    def hash(self, media: bytes, dihedral: bool = False) -> pb.HashResponse:
+        return self._call(self.matcher.Hash, pb.HashRequest(media=media, dihedral=dihedral))
+
+    def import_list(self, name: str, content: bytes, activate: bool = True, **options: Any) -> pb.ImportListResponse:
+        return self._call(
+            self.admin.ImportList, pb.ImportListRequest(list=name, content=content, activate=activate, **options)
+        )
+
+    def activate(self, name: str, version: int) -> pb.ActivateResponse:
+        return self._call(self.admin.Activate, pb.ActivateRequest(list=name, version=version))
+
+    def list_versions(self, name: str) -> pb.ListVersionsResponse:
+        return self._call(self.admin.ListVersions, pb.ListVersionsRequest(list=name))
+
+    def status(self) -> pb.StatusResponse:
+        return self._call(self.admin.Status, pb.StatusRequest())

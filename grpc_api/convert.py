@@ -1,0 +1,84 @@
+"""Between the engine's records (Verdict, QueryHashes, MediaHashes) and the hashmatch.v1 messages."""
+
+from __future__ import annotations
+
+from engine.matcher import Decision, MatchedEntry, QueryHashes, Verdict
+from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
+from hashing.errors import InvalidHashError
+from hashing.media_hasher import MediaHashes
+from hashing.pdq_hash import PdqHash
+
+_DECISIONS = {Decision.NO_MATCH: pb.NO_MATCH, Decision.MATCH: pb.MATCH, Decision.NEEDS_REVIEW: pb.NEEDS_REVIEW}
+_DIGEST_LENGTHS = {"md5": 16, "sha1": 20, "sha256": 32}
+
+
+def pdq_to_proto(value: PdqHash) -> pb.PdqHash:
+    return pb.PdqHash(digest=value.digest, quality=value.quality or 0, has_quality=value.quality is not None)
+
+
+def pdq_from_proto(message: pb.PdqHash) -> PdqHash:
+    return PdqHash(bytes(message.digest), message.quality if message.has_quality else None)
+
+
+def hashes_to_proto(query: QueryHashes) -> pb.Hashes:
+    return pb.Hashes(
+        pdq=pdq_to_proto(query.pdq) if query.pdq else None,
+        dihedral=[pdq_to_proto(h) for h in query.dihedral],
+        md5=query.md5 or b"",
+        sha1=query.sha1 or b"",
+        sha256=query.sha256 or b"",
+    )
+
+
+def hashes_from_proto(message: pb.Hashes) -> QueryHashes:
+    """Validated QueryHashes; raises InvalidHashError (INVALID_HASH) on wrong lengths."""
+    for name, length in _DIGEST_LENGTHS.items():
+        value = getattr(message, name)
+        if value and len(value) != length:
+            raise InvalidHashError(f"{name} must be {length} bytes, got {len(value)}")
+    if message.dihedral and len(message.dihedral) != 8:
+        raise InvalidHashError(f"dihedral holds 8 hashes or none, got {len(message.dihedral)}")
+    pdq = pdq_from_proto(message.pdq) if message.HasField("pdq") else None
+    dihedral = tuple(pdq_from_proto(h) for h in message.dihedral)
+    if pdq is not None and dihedral and dihedral[0].digest != pdq.digest:
+        raise InvalidHashError("the first dihedral hash must be the PDQ hash itself")
+    return QueryHashes(
+        pdq=pdq,
+        dihedral=dihedral,
+        md5=bytes(message.md5) or None,
+        sha1=bytes(message.sha1) or None,
+        sha256=bytes(message.sha256) or None,
+    )
+
+
+def media_hashes_to_proto(hashes: MediaHashes) -> pb.HashResponse:
+    return pb.HashResponse(
+        hashes=hashes_to_proto(QueryHashes.of_media(hashes)), width=hashes.width, height=hashes.height
+    )
+
+
+def _entry(match: MatchedEntry) -> pb.MatchedEntry:
+    return pb.MatchedEntry(
+        list=match.list_name,
+        list_version=match.list_version,
+        entry_id=match.entry_id,
+        signal_type=match.signal_type.value,
+        external_id=match.external_id or "",
+        classification=match.classification or "",
+        distance=match.distance,
+        dihedral_variant=match.dihedral_variant or "",
+        action=match.action.value,
+    )
+
+
+def verdict_to_proto(verdict: Verdict) -> pb.Verdict:
+    return pb.Verdict(
+        decision=_DECISIONS[verdict.decision],
+        matches=[_entry(m) for m in verdict.matches],
+        suppressed=[_entry(m) for m in verdict.suppressed],
+        negative_matches=[_entry(m) for m in verdict.negative_matches],
+        reasons=[r.value for r in verdict.reasons],
+        query=hashes_to_proto(verdict.query),
+        list_versions=verdict.list_versions,
+        elapsed_ms=verdict.elapsed_ms,
+    )

@@ -1,0 +1,306 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DECISION_UNSPECIFIED: _ClassVar[Decision]
+    NO_MATCH: _ClassVar[Decision]
+    MATCH: _ClassVar[Decision]
+    NEEDS_REVIEW: _ClassVar[Decision]
+DECISION_UNSPECIFIED: Decision
+NO_MATCH: Decision
+MATCH: Decision
+NEEDS_REVIEW: Decision
+
+class ClientMetadata(_message.Message):
+    __slots__ = ("upload_id", "fields")
+    class FieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    fields: _containers.ScalarMap[str, str]
+    def __init__(self, upload_id: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class MatchRequest(_message.Message):
+    __slots__ = ("client_id", "media", "metadata")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    media: bytes
+    metadata: ClientMetadata
+    def __init__(self, client_id: _Optional[str] = ..., media: _Optional[bytes] = ..., metadata: _Optional[_Union[ClientMetadata, _Mapping]] = ...) -> None: ...
+
+class PdqHash(_message.Message):
+    __slots__ = ("digest", "quality", "has_quality")
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    HAS_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    digest: bytes
+    quality: int
+    has_quality: bool
+    def __init__(self, digest: _Optional[bytes] = ..., quality: _Optional[int] = ..., has_quality: _Optional[bool] = ...) -> None: ...
+
+class Hashes(_message.Message):
+    __slots__ = ("pdq", "dihedral", "md5", "sha1", "sha256")
+    PDQ_FIELD_NUMBER: _ClassVar[int]
+    DIHEDRAL_FIELD_NUMBER: _ClassVar[int]
+    MD5_FIELD_NUMBER: _ClassVar[int]
+    SHA1_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    pdq: PdqHash
+    dihedral: _containers.RepeatedCompositeFieldContainer[PdqHash]
+    md5: bytes
+    sha1: bytes
+    sha256: bytes
+    def __init__(self, pdq: _Optional[_Union[PdqHash, _Mapping]] = ..., dihedral: _Optional[_Iterable[_Union[PdqHash, _Mapping]]] = ..., md5: _Optional[bytes] = ..., sha1: _Optional[bytes] = ..., sha256: _Optional[bytes] = ...) -> None: ...
+
+class MatchedEntry(_message.Message):
+    __slots__ = ("list", "list_version", "entry_id", "signal_type", "external_id", "classification", "distance", "dihedral_variant", "action")
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    LIST_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    DIHEDRAL_VARIANT_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    list: str
+    list_version: int
+    entry_id: int
+    signal_type: str
+    external_id: str
+    classification: str
+    distance: int
+    dihedral_variant: str
+    action: str
+    def __init__(self, list: _Optional[str] = ..., list_version: _Optional[int] = ..., entry_id: _Optional[int] = ..., signal_type: _Optional[str] = ..., external_id: _Optional[str] = ..., classification: _Optional[str] = ..., distance: _Optional[int] = ..., dihedral_variant: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
+
+class Verdict(_message.Message):
+    __slots__ = ("decision", "matches", "suppressed", "negative_matches", "reasons", "query", "list_versions", "elapsed_ms")
+    class ListVersionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_MATCHES_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    LIST_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
+    decision: Decision
+    matches: _containers.RepeatedCompositeFieldContainer[MatchedEntry]
+    suppressed: _containers.RepeatedCompositeFieldContainer[MatchedEntry]
+    negative_matches: _containers.RepeatedCompositeFieldContainer[MatchedEntry]
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    query: Hashes
+    list_versions: _containers.ScalarMap[str, int]
+    elapsed_ms: float
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., matches: _Optional[_Iterable[_Union[MatchedEntry, _Mapping]]] = ..., suppressed: _Optional[_Iterable[_Union[MatchedEntry, _Mapping]]] = ..., negative_matches: _Optional[_Iterable[_Union[MatchedEntry, _Mapping]]] = ..., reasons: _Optional[_Iterable[str]] = ..., query: _Optional[_Union[Hashes, _Mapping]] = ..., list_versions: _Optional[_Mapping[str, int]] = ..., elapsed_ms: _Optional[float] = ...) -> None: ...
+
+class Error(_message.Message):
+    __slots__ = ("reason", "detail")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    detail: str
+    def __init__(self, reason: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class MatchResponse(_message.Message):
+    __slots__ = ("client_id", "metadata", "verdict", "error")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    metadata: ClientMetadata
+    verdict: Verdict
+    error: Error
+    def __init__(self, client_id: _Optional[str] = ..., metadata: _Optional[_Union[ClientMetadata, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+
+class HashQuery(_message.Message):
+    __slots__ = ("client_id", "hashes")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    HASHES_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    hashes: Hashes
+    def __init__(self, client_id: _Optional[str] = ..., hashes: _Optional[_Union[Hashes, _Mapping]] = ...) -> None: ...
+
+class MatchHashesRequest(_message.Message):
+    __slots__ = ("queries",)
+    QUERIES_FIELD_NUMBER: _ClassVar[int]
+    queries: _containers.RepeatedCompositeFieldContainer[HashQuery]
+    def __init__(self, queries: _Optional[_Iterable[_Union[HashQuery, _Mapping]]] = ...) -> None: ...
+
+class MatchHashesResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[MatchResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[MatchResponse, _Mapping]]] = ...) -> None: ...
+
+class HashRequest(_message.Message):
+    __slots__ = ("media", "dihedral")
+    MEDIA_FIELD_NUMBER: _ClassVar[int]
+    DIHEDRAL_FIELD_NUMBER: _ClassVar[int]
+    media: bytes
+    dihedral: bool
+    def __init__(self, media: _Optional[bytes] = ..., dihedral: _Optional[bool] = ...) -> None: ...
+
+class HashResponse(_message.Message):
+    __slots__ = ("hashes", "width", "height")
+    HASHES_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    hashes: Hashes
+    width: int
+    height: int
+    def __init__(self, hashes: _Optional[_Union[Hashes, _Mapping]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+
+class ImportListRequest(_message.Message):
+    __slots__ = ("list", "content", "format", "mode", "activate", "source", "signal_types", "threshold", "action", "negative")
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_TYPES_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    list: str
+    content: bytes
+    format: str
+    mode: str
+    activate: bool
+    source: str
+    signal_types: _containers.RepeatedScalarFieldContainer[str]
+    threshold: int
+    action: str
+    negative: bool
+    def __init__(self, list: _Optional[str] = ..., content: _Optional[bytes] = ..., format: _Optional[str] = ..., mode: _Optional[str] = ..., activate: _Optional[bool] = ..., source: _Optional[str] = ..., signal_types: _Optional[_Iterable[str]] = ..., threshold: _Optional[int] = ..., action: _Optional[str] = ..., negative: _Optional[bool] = ...) -> None: ...
+
+class RejectedLine(_message.Message):
+    __slots__ = ("line", "reason", "detail")
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    line: int
+    reason: str
+    detail: str
+    def __init__(self, line: _Optional[int] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class ImportListResponse(_message.Message):
+    __slots__ = ("list", "version", "added", "changed", "unchanged", "removed", "total", "rejects")
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ADDED_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    REJECTS_FIELD_NUMBER: _ClassVar[int]
+    list: str
+    version: int
+    added: int
+    changed: int
+    unchanged: int
+    removed: int
+    total: int
+    rejects: _containers.RepeatedCompositeFieldContainer[RejectedLine]
+    def __init__(self, list: _Optional[str] = ..., version: _Optional[int] = ..., added: _Optional[int] = ..., changed: _Optional[int] = ..., unchanged: _Optional[int] = ..., removed: _Optional[int] = ..., total: _Optional[int] = ..., rejects: _Optional[_Iterable[_Union[RejectedLine, _Mapping]]] = ...) -> None: ...
+
+class ListVersionsRequest(_message.Message):
+    __slots__ = ("list",)
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    list: str
+    def __init__(self, list: _Optional[str] = ...) -> None: ...
+
+class ListVersion(_message.Message):
+    __slots__ = ("version", "created_at", "kind", "added", "removed", "total", "rejected", "active")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ADDED_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    created_at: str
+    kind: str
+    added: int
+    removed: int
+    total: int
+    rejected: int
+    active: bool
+    def __init__(self, version: _Optional[int] = ..., created_at: _Optional[str] = ..., kind: _Optional[str] = ..., added: _Optional[int] = ..., removed: _Optional[int] = ..., total: _Optional[int] = ..., rejected: _Optional[int] = ..., active: _Optional[bool] = ...) -> None: ...
+
+class ListVersionsResponse(_message.Message):
+    __slots__ = ("versions",)
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[ListVersion]
+    def __init__(self, versions: _Optional[_Iterable[_Union[ListVersion, _Mapping]]] = ...) -> None: ...
+
+class ActivateRequest(_message.Message):
+    __slots__ = ("list", "version")
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    list: str
+    version: int
+    def __init__(self, list: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class ActivateResponse(_message.Message):
+    __slots__ = ("serving_versions",)
+    class ServingVersionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    SERVING_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    serving_versions: _containers.ScalarMap[str, int]
+    def __init__(self, serving_versions: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class StatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListStatus(_message.Message):
+    __slots__ = ("name", "active_version", "serving_version", "entries")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SERVING_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    active_version: int
+    serving_version: int
+    entries: int
+    def __init__(self, name: _Optional[str] = ..., active_version: _Optional[int] = ..., serving_version: _Optional[int] = ..., entries: _Optional[int] = ...) -> None: ...
+
+class StatusResponse(_message.Message):
+    __slots__ = ("lists", "version")
+    LISTS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    lists: _containers.RepeatedCompositeFieldContainer[ListStatus]
+    version: str
+    def __init__(self, lists: _Optional[_Iterable[_Union[ListStatus, _Mapping]]] = ..., version: _Optional[str] = ...) -> None: ...

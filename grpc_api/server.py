@@ -1,0 +1,440 @@
+"""`hashmatch serve`: the gRPC matching service (hashmatch.v1), with health checking and reflection.
+
+Media lives in memory for one request only: it is hashed and dropped, never written or logged. Requests
+run on a thread pool (hashing releases the GIL in its Numba kernel); their index lookups go through one
+MatchBatcher, so concurrent requests share index searches. Activating a list version builds a new Matcher
+beside the serving one and swaps the reference: batches already running finish on the old index, whose
+memory is freed once the last of them returns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from engine.importers.formats import ImportFormat, detect_format_of_text, records_from_text
+from engine.importing import ImportAbortedError, ImportMode, import_records
+from engine.lists import DEFAULT_THRESHOLD, HashList, ListAction, SourceProgramme
+from engine.matcher import Matcher, QueryHashes, Verdict
+from engine.signals import SignalType
+from engine.store import ListNotFoundError, Store, StoreError
+from grpc_api.auth import TokenAuthInterceptor, TokenStore
+from grpc_api.batching import MatchBatcher
+from grpc_api.convert import hashes_from_proto, media_hashes_to_proto, verdict_to_proto
+from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
+from grpc_api.generated.hashmatch.v1 import hashmatch_pb2_grpc as pb_grpc
+from grpc_api.metrics import ServerMetrics
+from hashing.decode import DecodeLimits, DecodeOptions
+from hashing.errors import HashmatchError
+from hashing.media_hasher import HashOptions, MediaHasher
+from hashing.pdq_hasher import DihedralMode
+
+log = logging.getLogger("hashmatch.server")
+REASON_KEY = "hashmatch-reason"
+STREAM_WINDOW = 32  # items of one stream in flight at once; beyond it the server stops reading (backpressure)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    db_path: Path
+    address: str = "127.0.0.1:50051"
+    tokens_path: Path | None = None  # None: no authentication (only for loopback demos and tests)
+    max_message_bytes: int = 64 * 1024 * 1024
+    max_concurrent_rpcs: int = 64  # more at once are refused with RESOURCE_EXHAUSTED, not queued
+    workers: int = 16
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # set: clients must present a certificate it signed (mutual TLS)
+    metrics_port: int | None = None
+    lists: tuple[str, ...] = ()  # serve these lists only; empty: every list with an active version
+    decode_limits: DecodeLimits = field(default_factory=DecodeLimits)
+
+
+class ServingState:
+    """What requests read: the matcher (swapped on activation), the hasher, the batcher, metrics."""
+
+    def __init__(self, store: Store, config: ServerConfig, metrics: ServerMetrics) -> None:
+        self.store = store
+        self.config = config
+        self.metrics = metrics
+        self.hasher = MediaHasher(
+            HashOptions(dihedral=DihedralMode.DCT, decode=DecodeOptions(limits=config.decode_limits))
+        )
+        self._swap_lock = threading.Lock()
+        self.matcher = self._load()
+        self.batcher = MatchBatcher(self._match_many)
+
+    def _load(self) -> Matcher:
+        matcher = Matcher.from_store(self.store, list(self.config.lists) or None)
+        for loaded in matcher.lists:
+            self.metrics.index_entries.labels(loaded.spec.name).set(len(loaded.pdq_ids))
+            self.metrics.active_version.labels(loaded.spec.name).set(loaded.version)
+        return matcher
+
+    def _match_many(self, queries: list[QueryHashes]) -> list[Verdict]:
+        matcher = self.matcher  # one reference per batch: a swap mid-batch does not mix versions
+        self.metrics.batch_size.observe(len(queries))
+        return matcher.match_many(queries)
+
+    def reload(self) -> Matcher:
+        """Build the new matcher beside the serving one, then swap; one reload at a time."""
+        with self._swap_lock:
+            fresh = self._load()
+            self.matcher = fresh
+        return fresh
+
+    def record(self, verdict: Verdict) -> None:
+        self.metrics.verdicts.labels(verdict.decision.value).inc()
+        for match in verdict.matches:
+            self.metrics.matches.labels(match.list_name).inc()
+
+
+def _reason_trailer(context: grpc.ServicerContext, reason: str) -> None:
+    context.set_trailing_metadata(((REASON_KEY, reason),))
+
+
+def _status_for(exc: Exception) -> grpc.StatusCode:
+    if isinstance(exc, ListNotFoundError):
+        return grpc.StatusCode.NOT_FOUND
+    if isinstance(exc, HashmatchError | ImportAbortedError | ValueError):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    if isinstance(exc, StoreError):
+        return grpc.StatusCode.FAILED_PRECONDITION
+    return grpc.StatusCode.INTERNAL
+
+
+def _reason_of(exc: Exception) -> str:
+    return str(exc.reason) if isinstance(exc, HashmatchError) else type(exc).__name__
+
+
+class MatcherService(pb_grpc.MatcherServicer):
+    def __init__(self, state: ServingState, pool: futures.ThreadPoolExecutor) -> None:
+        self.state = state
+        self.pool = pool
+
+    def _verdict_for_media(self, media: bytes, timeout: float | None) -> Verdict:
+        hashes = self.state.hasher.hash_bytes(media)
+        verdict = self.state.batcher.match(QueryHashes.of_media(hashes), timeout=timeout)
+        self.state.record(verdict)
+        return verdict
+
+    def Match(self, request: pb.MatchRequest, context: grpc.ServicerContext) -> pb.MatchResponse:  # noqa: N802
+        return _observed(
+            self.state,
+            "Match",
+            context,
+            lambda: pb.MatchResponse(
+                client_id=request.client_id,
+                metadata=request.metadata,
+                verdict=verdict_to_proto(self._verdict_for_media(request.media, context.time_remaining())),
+            ),
+        )
+
+    def MatchHashes(  # noqa: N802
+        self, request: pb.MatchHashesRequest, context: grpc.ServicerContext
+    ) -> pb.MatchHashesResponse:
+        def run() -> pb.MatchHashesResponse:
+            queries = [hashes_from_proto(q.hashes) for q in request.queries]
+            verdicts = self.state.matcher.match_many(queries) if queries else []
+            for verdict in verdicts:
+                self.state.record(verdict)
+            return pb.MatchHashesResponse(
+                results=[
+                    pb.MatchResponse(client_id=q.client_id, verdict=verdict_to_proto(v))
+                    for q, v in zip(request.queries, verdicts, strict=True)
+                ]
+            )
+
+        return _observed(self.state, "MatchHashes", context, run)
+
+    def Hash(self, request: pb.HashRequest, context: grpc.ServicerContext) -> pb.HashResponse:  # noqa: N802
+        def run() -> pb.HashResponse:
+            hashes = self.state.hasher.hash_bytes(request.media)
+            response = media_hashes_to_proto(hashes)
+            if not request.dihedral:
+                del response.hashes.dihedral[:]
+            return response
+
+        return _observed(self.state, "Hash", context, run)
+
+    def MatchStream(  # noqa: N802
+        self, request_iterator: Iterator[pb.MatchRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.MatchResponse]:
+        """Items are hashed in parallel, answered as each is ready; at most STREAM_WINDOW wait at once."""
+        started = time.perf_counter()
+        window = threading.BoundedSemaphore(STREAM_WINDOW)
+        results: queue.Queue[pb.MatchResponse | None] = queue.Queue()
+        submitted = [0]
+
+        def answer(request: pb.MatchRequest) -> None:
+            try:
+                results.put(self._stream_answer(request))
+            finally:
+                window.release()
+
+        def read() -> None:
+            try:
+                for request in request_iterator:
+                    window.acquire()  # a full window stops the reading: gRPC flow control holds the client
+                    submitted[0] += 1
+                    self.pool.submit(answer, request)
+            except grpc.RpcError:
+                pass  # the client went away; answers already owed are still produced and dropped
+            finally:
+                results.put(None)  # submitted[0] is final from here on
+
+        threading.Thread(target=read, name="stream-reader", daemon=True).start()
+        answered, total = 0, None
+        while total is None or answered < total:
+            item = results.get()
+            if item is None:
+                total = submitted[0]
+                continue
+            answered += 1
+            yield item
+        self.state.metrics.requests.labels("MatchStream", "OK").inc()
+        self.state.metrics.latency.labels("MatchStream").observe(time.perf_counter() - started)
+
+    def _stream_answer(self, request: pb.MatchRequest) -> pb.MatchResponse:
+        try:
+            verdict = self._verdict_for_media(request.media, None)
+            return pb.MatchResponse(
+                client_id=request.client_id, metadata=request.metadata, verdict=verdict_to_proto(verdict)
+            )
+        except HashmatchError as exc:
+            self.state.metrics.errors.labels(str(exc.reason)).inc()
+            error = pb.Error(reason=str(exc.reason), detail=exc.detail)
+        except Exception as exc:  # one item's failure must not end the stream
+            log.exception("stream item failed")
+            error = pb.Error(reason="INTERNAL", detail=type(exc).__name__)
+        return pb.MatchResponse(client_id=request.client_id, metadata=request.metadata, error=error)
+
+
+def _observed(state: ServingState, method: str, context: grpc.ServicerContext, run: Callable[[], T]) -> T:
+    """Run an RPC body: metrics, one structured log line (never media), and typed errors -> status codes."""
+    started = time.perf_counter()
+    code = "OK"
+    try:
+        return run()
+    except (HashmatchError, StoreError, ImportAbortedError, ValueError) as exc:
+        status = _status_for(exc)
+        code = status.name
+        reason = _reason_of(exc)
+        state.metrics.errors.labels(reason).inc()
+        _reason_trailer(context, reason)
+        context.abort(status, str(exc))
+        raise  # unreachable: abort raises
+    except futures.TimeoutError:
+        code = "DEADLINE_EXCEEDED"
+        context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed while waiting for the index")
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        state.metrics.requests.labels(method, code).inc()
+        state.metrics.latency.labels(method).observe(elapsed)
+        log.info(
+            json.dumps(
+                {"event": "rpc", "method": method, "code": code, "ms": round(elapsed * 1e3, 3), "peer": context.peer()}
+            )
+        )
+
+
+class AdminService(pb_grpc.ListAdminServicer):
+    def __init__(self, state: ServingState) -> None:
+        self.state = state
+
+    def ImportList(  # noqa: N802
+        self, request: pb.ImportListRequest, context: grpc.ServicerContext
+    ) -> pb.ImportListResponse:
+        def run() -> pb.ImportListResponse:
+            store = self.state.store
+            try:
+                store.get_list(request.list)
+            except ListNotFoundError:
+                store.create_list(
+                    HashList(
+                        name=request.list,
+                        source=SourceProgramme(request.source or "local"),
+                        signal_types=frozenset(SignalType(s) for s in request.signal_types) or frozenset(SignalType),
+                        threshold=request.threshold or DEFAULT_THRESHOLD,
+                        action=ListAction(request.action or "remove"),
+                        negative=request.negative,
+                    )
+                )
+            text = request.content.decode("utf-8-sig", errors="replace")
+            fmt = ImportFormat(request.format or "auto")
+            if fmt is ImportFormat.AUTO:
+                fmt = detect_format_of_text(text[:8192])
+            report = import_records(
+                store,
+                request.list,
+                records_from_text(text, fmt),
+                mode=ImportMode(request.mode or "replace"),
+                source_file="(grpc upload)",
+                activate=request.activate,
+            )
+            if request.activate:
+                self.state.reload()
+            return pb.ImportListResponse(
+                list=report.list_name,
+                version=report.version,
+                added=report.added,
+                changed=report.changed,
+                unchanged=report.unchanged,
+                removed=report.removed,
+                total=report.total,
+                rejects=[pb.RejectedLine(line=r.line, reason=r.reason.value, detail=r.detail) for r in report.rejects],
+            )
+
+        return _observed(self.state, "ImportList", context, run)
+
+    def ListVersions(  # noqa: N802
+        self, request: pb.ListVersionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListVersionsResponse:
+        def run() -> pb.ListVersionsResponse:
+            active = self.state.store.get_list(request.list).active_version
+            return pb.ListVersionsResponse(
+                versions=[
+                    pb.ListVersion(
+                        version=v.number,
+                        created_at=v.created_at,
+                        kind=v.kind,
+                        added=v.added,
+                        removed=v.removed,
+                        total=v.total,
+                        rejected=v.rejected,
+                        active=v.number == active,
+                    )
+                    for v in self.state.store.versions(request.list)
+                ]
+            )
+
+        return _observed(self.state, "ListVersions", context, run)
+
+    def Activate(self, request: pb.ActivateRequest, context: grpc.ServicerContext) -> pb.ActivateResponse:  # noqa: N802
+        def run() -> pb.ActivateResponse:
+            self.state.store.activate(request.list, int(request.version))
+            return pb.ActivateResponse(serving_versions=self.state.reload().list_versions)
+
+        return _observed(self.state, "Activate", context, run)
+
+    def Status(self, request: pb.StatusRequest, context: grpc.ServicerContext) -> pb.StatusResponse:  # noqa: N802
+        def run() -> pb.StatusResponse:
+            serving = self.state.matcher
+            sizes = {loaded.spec.name: len(loaded.pdq_ids) for loaded in serving.lists}
+            return pb.StatusResponse(
+                lists=[
+                    pb.ListStatus(
+                        name=h.name,
+                        active_version=h.active_version or 0,
+                        serving_version=serving.list_versions.get(h.name, 0),
+                        entries=sizes.get(h.name, 0),
+                    )
+                    for h in self.state.store.lists()
+                ],
+                version="hashmatch.v1",
+            )
+
+        return _observed(self.state, "Status", context, run)
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    state: ServingState
+    health: health.HealthServicer
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """Graceful: new RPCs are refused, in-flight ones (streams too) get `grace_s` to finish."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace_s).wait()
+        self.state.batcher.close()
+        self.state.store.close()
+
+
+def start_server(config: ServerConfig) -> RunningServer:
+    store = Store(config.db_path)
+    metrics = ServerMetrics()
+    state = ServingState(store, config, metrics)
+    pool = futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="hashmatch-rpc")
+    interceptors = [TokenAuthInterceptor(TokenStore.load(config.tokens_path))] if config.tokens_path else []
+    options = [
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.max_send_message_length", config.max_message_bytes),
+    ]
+    server = grpc.server(
+        pool, interceptors=interceptors, options=options, maximum_concurrent_rpcs=config.max_concurrent_rpcs
+    )
+    pb_grpc.add_MatcherServicer_to_server(MatcherService(state, futures.ThreadPoolExecutor(config.workers)), server)
+    pb_grpc.add_ListAdminServicer_to_server(AdminService(state), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    services = [
+        pb.DESCRIPTOR.services_by_name["Matcher"].full_name,
+        pb.DESCRIPTOR.services_by_name["ListAdmin"].full_name,
+        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        reflection.SERVICE_NAME,
+    ]
+    reflection.enable_server_reflection(services, server)
+    port = _bind(server, config)
+    server.start()
+    for name in ("", *services[:2]):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    if config.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(config.metrics_port, addr="127.0.0.1", registry=metrics.registry)
+    log.info(
+        json.dumps(
+            {
+                "event": "serving",
+                "address": config.address,
+                "port": port,
+                "lists": state.matcher.list_versions,
+                "tls": config.tls_cert is not None,
+                "auth": config.tokens_path is not None,
+            }
+        )
+    )
+    return RunningServer(server, port, state, health_servicer)
+
+
+def _bind(server: grpc.Server, config: ServerConfig) -> int:
+    if config.tls_cert is None:
+        return int(server.add_insecure_port(config.address))
+    if config.tls_key is None:
+        raise ValueError("TLS needs both a certificate and its key")
+    credentials = grpc.ssl_server_credentials(
+        [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())],
+        root_certificates=config.tls_client_ca.read_bytes() if config.tls_client_ca else None,
+        require_client_auth=config.tls_client_ca is not None,
+    )
+    return int(server.add_secure_port(config.address, credentials))
+
+
+def serve_forever(config: ServerConfig, on_ready: Callable[[RunningServer], Any] | None = None) -> None:
+    """Run until SIGINT/SIGTERM, then shut down gracefully."""
+    import signal
+
+    running = start_server(config)
+    if on_ready is not None:
+        on_ready(running)
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    stopping.wait()
+    running.stop()
