@@ -1,0 +1,297 @@
+"""Integration tests against a real server on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+from engine.matcher import QueryHashes
+from grpc_api.client import HashmatchClient
+from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
+from grpc_api.server import REASON_KEY
+from hashing.media_hasher import HashOptions, MediaHasher
+from hashing.pdq_hash import PdqHash
+from hashing.pdq_hasher import DihedralMode
+from tests.grpc_fixtures import BRIDGE, OTHER, Served, make_certificates, serve
+
+BRIDGE_BYTES = BRIDGE.read_bytes()
+OTHER_BYTES = OTHER.read_bytes()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    running = serve(tmp_path)
+    yield running
+    running.server.stop(1)
+
+
+def reason_of(error: grpc.RpcError) -> str:
+    return str(dict(error.trailing_metadata() or ()).get(REASON_KEY, ""))
+
+
+def test_match_returns_the_verdict_and_passes_client_metadata_through(served: Served) -> None:
+    with HashmatchClient(served.address, served.matcher_token) as client:
+        response = client.match(BRIDGE_BYTES, client_id="c-1", upload_id="u-9", region="eu")
+        assert (response.client_id, response.metadata.upload_id, dict(response.metadata.fields)) == (
+            "c-1",
+            "u-9",
+            {"region": "eu"},
+        )
+        verdict = response.verdict
+        assert verdict.decision == pb.MATCH
+        assert sorted((m.signal_type, m.external_id, m.distance) for m in verdict.matches) == [
+            ("md5", "D-1", 0),
+            ("pdq", "D-1", 0),
+        ]
+        assert dict(verdict.list_versions) == {"demo": 1}
+        assert client.match(OTHER_BYTES).verdict.decision == pb.NO_MATCH
+
+
+def test_hash_returns_exactly_the_local_hashes(served: Served) -> None:
+    local = MediaHasher(HashOptions(dihedral=DihedralMode.DCT)).hash_file(BRIDGE)
+    with HashmatchClient(served.address, served.matcher_token) as client:
+        response = client.hash(BRIDGE_BYTES, dihedral=True)
+        assert response.hashes.pdq.digest == local.pdq.digest and response.hashes.pdq.quality == 100
+        assert [h.digest for h in response.hashes.dihedral] == [h.digest for h in local.dihedral]
+        assert local.digests is not None and response.hashes.md5.hex() == local.digests.md5
+        assert (response.width, response.height) == (1600, 1004)
+        assert len(client.hash(BRIDGE_BYTES).hashes.dihedral) == 0
+
+
+def test_match_hashes_for_edge_hashing_platforms(served: Served) -> None:
+    local = MediaHasher().hash_file(BRIDGE)
+    assert local.digests is not None
+    queries = [
+        ("pdq", QueryHashes(pdq=local.pdq)),
+        ("md5", QueryHashes(md5=bytes.fromhex(local.digests.md5))),
+        ("low", QueryHashes(pdq=PdqHash(local.pdq.digest, 10))),
+        ("none", QueryHashes(pdq=PdqHash(bytes(range(32)), 100))),
+    ]
+    with HashmatchClient(served.address, served.matcher_token) as client:
+        results = client.match_hashes(queries).results
+        assert [r.client_id for r in results] == ["pdq", "md5", "low", "none"]
+        assert [r.verdict.decision for r in results] == [pb.MATCH, pb.MATCH, pb.NO_MATCH, pb.NO_MATCH]
+        assert list(results[2].verdict.reasons) == ["QUALITY_TOO_LOW"]
+        bad = pb.MatchHashesRequest(queries=[pb.HashQuery(hashes=pb.Hashes(md5=b"short"))])
+        with pytest.raises(grpc.RpcError) as caught:
+            client.matcher.MatchHashes(bad, metadata=client.metadata)
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT and reason_of(caught.value) == "INVALID_HASH"
+
+
+def test_hostile_media_in_a_stream_gets_its_reason_and_the_stream_continues(served: Served) -> None:
+    items = [
+        ("good-1", BRIDGE_BYTES),
+        ("empty", b""),
+        ("random", os.urandom(4000)),
+        ("truncated", BRIDGE_BYTES[: len(BRIDGE_BYTES) // 3]),
+        ("good-2", OTHER_BYTES),
+    ]
+    with HashmatchClient(served.address, served.matcher_token) as client:
+        responses = {r.client_id: r for r in client.match_stream(items)}
+    assert set(responses) == {name for name, _ in items}
+    assert responses["good-1"].verdict.decision == pb.MATCH
+    assert responses["good-2"].verdict.decision == pb.NO_MATCH
+    assert {name: responses[name].error.reason for name in ("empty", "random", "truncated")} == {
+        "empty": "EMPTY_INPUT",
+        "random": "UNSUPPORTED_FORMAT",
+        "truncated": "UNDECODABLE",
+    }
+
+
+def test_undecodable_media_in_a_unary_call_is_invalid_argument_with_its_reason(served: Served) -> None:
+    with HashmatchClient(served.address, served.matcher_token) as client, pytest.raises(grpc.RpcError) as caught:
+        client.match(BRIDGE_BYTES[:5000])
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT and reason_of(caught.value) == "UNDECODABLE"
+
+
+def test_authentication_and_roles(served: Served) -> None:
+    cases = [(None, grpc.StatusCode.UNAUTHENTICATED), ("hm_not-a-real-token", grpc.StatusCode.UNAUTHENTICATED)]
+    for token, code in cases:
+        with HashmatchClient(served.address, token) as client, pytest.raises(grpc.RpcError) as caught:
+            client.match(BRIDGE_BYTES)
+        assert caught.value.code() is code
+    with HashmatchClient(served.address, None) as client, pytest.raises(grpc.RpcError) as caught:
+        list(client.match_stream([("x", BRIDGE_BYTES)]))
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    with HashmatchClient(served.address, served.matcher_token) as client, pytest.raises(grpc.RpcError) as caught:
+        client.status()
+    assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    with HashmatchClient(served.address, served.admin_token) as client:
+        assert client.match(BRIDGE_BYTES).verdict.decision == pb.MATCH  # admins may match too
+    assert served.matcher_token not in (served.directory / "tokens.json").read_text()  # stored hashed
+
+
+def test_admin_import_versions_activate_and_status(served: Served) -> None:
+    other = MediaHasher().hash_file(OTHER).pdq.hex()
+    with HashmatchClient(served.address, served.admin_token) as admin:
+        report = admin.import_list("demo", f"{other}\nnot-a-hash\n".encode(), mode="delta", activate=True)
+        assert (report.version, report.added, report.total) == (2, 1, 3)
+        assert [(r.line, r.reason) for r in report.rejects] == [(2, "BAD_LENGTH")]
+        assert admin.match(OTHER_BYTES).verdict.decision == pb.MATCH
+        assert [(v.version, v.active) for v in admin.list_versions("demo").versions] == [(1, False), (2, True)]
+        assert dict(admin.activate("demo", 1).serving_versions) == {"demo": 1}
+        assert admin.match(OTHER_BYTES).verdict.decision == pb.NO_MATCH
+        status = admin.status().lists[0]
+        assert (status.name, status.active_version, status.serving_version, status.entries) == ("demo", 1, 1, 1)
+        with pytest.raises(grpc.RpcError) as caught:
+            admin.activate("nope", 1)
+        assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+def test_health_checking_and_reflection_need_no_token(served: Served) -> None:
+    with grpc.insecure_channel(served.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        assert health.Check(health_pb2.HealthCheckRequest(service="")).status == health_pb2.HealthCheckResponse.SERVING
+        request = health_pb2.HealthCheckRequest(service="hashmatch.v1.Matcher")
+        assert health.Check(request).status == health_pb2.HealthCheckResponse.SERVING
+        services = ProtoReflectionDescriptorDatabase(channel).get_services()
+        assert {"hashmatch.v1.Matcher", "hashmatch.v1.ListAdmin", "grpc.health.v1.Health"} <= set(services)
+
+
+def test_message_too_large_and_deadline_exceeded(tmp_path: Path) -> None:
+    served = serve(tmp_path, max_message_bytes=1024 * 1024)
+    try:
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            with pytest.raises(grpc.RpcError) as caught:
+                client.match(b"\xff\xd8\xff" + os.urandom(2 * 1024 * 1024))
+            assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            with pytest.raises(grpc.RpcError) as caught:
+                client.match(BRIDGE_BYTES, timeout_s=0.0005)
+            assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+            assert client.match(BRIDGE_BYTES).verdict.decision == pb.MATCH  # the server is fine afterwards
+    finally:
+        served.server.stop(1)
+
+
+def test_concurrency_limit_answers_resource_exhausted(tmp_path: Path) -> None:
+    served = serve(tmp_path, max_concurrent_rpcs=2)
+    release = threading.Event()
+
+    def slow_items() -> Iterator[tuple[str, bytes]]:
+        yield ("a", BRIDGE_BYTES)
+        release.wait(10)
+
+    try:
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            streams = [client.match_stream(slow_items()) for _ in range(2)]
+            for stream in streams:
+                assert next(stream).verdict.decision == pb.MATCH  # both streams are now open and holding a slot
+            with pytest.raises(grpc.RpcError) as caught:
+                client.match(BRIDGE_BYTES)
+            assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            release.set()
+            for stream in streams:
+                assert list(stream) == []
+            assert client.match(BRIDGE_BYTES).verdict.decision == pb.MATCH
+    finally:
+        release.set()
+        served.server.stop(1)
+
+
+def test_graceful_shutdown_drains_in_flight_streams(tmp_path: Path) -> None:
+    served = serve(tmp_path)
+    sent = threading.Event()
+
+    def items() -> Iterator[tuple[str, bytes]]:
+        for i in range(20):
+            yield (f"item-{i}", BRIDGE_BYTES)
+            if i == 5:
+                sent.set()
+                time.sleep(0.3)  # the shutdown starts while the stream is mid-way
+
+    with HashmatchClient(served.address, served.matcher_token) as client:
+        stream = client.match_stream(items())
+
+        def stop_when_half_sent() -> None:
+            sent.wait(10)
+            served.server.stop(grace_s=20)
+
+        stopper = threading.Thread(target=stop_when_half_sent)
+        stopper.start()
+        answers = [r.client_id for r in stream]
+        stopper.join()
+        assert sorted(answers) == sorted(f"item-{i}" for i in range(20))
+        with pytest.raises(grpc.RpcError) as caught:
+            client.match(BRIDGE_BYTES, timeout_s=2)
+        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+def test_tls_and_mutual_tls(tmp_path: Path) -> None:
+    certs = make_certificates(tmp_path)
+    (tmp_path / "tls").mkdir()
+    tls = serve(tmp_path / "tls", tls_cert=certs.server_cert, tls_key=certs.server_key)
+    try:
+        with HashmatchClient(tls.address, tls.matcher_token, tls_ca=certs.ca) as client:
+            assert client.match(BRIDGE_BYTES).verdict.decision == pb.MATCH
+        with HashmatchClient(tls.address, tls.matcher_token) as plaintext, pytest.raises(grpc.RpcError) as caught:
+            plaintext.match(BRIDGE_BYTES, timeout_s=3)
+        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    finally:
+        tls.server.stop(1)
+    (tmp_path / "mtls").mkdir()
+    mtls = serve(tmp_path / "mtls", tls_cert=certs.server_cert, tls_key=certs.server_key, tls_client_ca=certs.ca)
+    try:
+        with HashmatchClient(
+            mtls.address,
+            mtls.matcher_token,
+            tls_ca=certs.ca,
+            client_cert=certs.client_cert,
+            client_key=certs.client_key,
+        ) as client:
+            assert client.match(BRIDGE_BYTES).verdict.decision == pb.MATCH
+        with (
+            HashmatchClient(mtls.address, mtls.matcher_token, tls_ca=certs.ca) as no_cert,
+            pytest.raises(grpc.RpcError) as caught,
+        ):
+            no_cert.match(BRIDGE_BYTES, timeout_s=3)
+        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    finally:
+        mtls.server.stop(1)
+
+
+class FileWriteAudit:
+    """Records every file opened for writing, from any thread, while active (audit hooks stay installed)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.writes: list[str] = []
+        sys.addaudithook(self._hook)
+
+    def _hook(self, event: str, args: tuple[object, ...]) -> None:
+        if not self.active or event != "open":
+            return
+        path, mode, flags = args
+        writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+            isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+        )
+        if writing:
+            self.writes.append(str(path))
+
+
+AUDIT = FileWriteAudit()
+
+
+def test_media_is_never_written_to_disk_or_logged(served: Served, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    marker = MediaHasher().hash_file(BRIDGE).pdq.hex()
+    AUDIT.writes.clear()
+    AUDIT.active = True
+    try:
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            client.match(BRIDGE_BYTES)
+            list(client.match_stream([("a", BRIDGE_BYTES), ("b", b"junk")]))
+            client.hash(BRIDGE_BYTES)
+    finally:
+        AUDIT.active = False
+    assert AUDIT.writes == []
+    logged = caplog.text
+    assert "rpc" in logged and marker not in logged and BRIDGE_BYTES[200:240].hex() not in logged
