@@ -35,6 +35,7 @@ from grpc_api.batching import MatchBatcher
 from grpc_api.convert import hashes_from_proto, media_hashes_to_proto, verdict_to_proto
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2_grpc as pb_grpc
+from grpc_api.memory import return_freed_memory_to_os
 from grpc_api.metrics import ServerMetrics
 from hashing.decode import DecodeLimits, DecodeOptions
 from hashing.errors import HashmatchError
@@ -367,6 +368,7 @@ class RunningServer:
 
 
 def start_server(config: ServerConfig) -> RunningServer:
+    return_freed_memory_to_os()  # before the first index is built: reloads must not ratchet memory up
     store = Store(config.db_path)
     metrics = ServerMetrics()
     state = ServingState(store, config, metrics)
