@@ -27,7 +27,10 @@ def one_core() -> Iterator[None]:
 
 def pin_all_threads(cpus: set[int]) -> None:
     for task in Path("/proc/self/task").iterdir():
-        os.sched_setaffinity(int(task.name), cpus)
+        try:
+            os.sched_setaffinity(int(task.name), cpus)
+        except ProcessLookupError:
+            pass  # a thread that ended while we walked the list
 
 
 def _sample_photo() -> np.ndarray:
