@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections.abc import Iterator
@@ -27,10 +28,8 @@ def one_core() -> Iterator[None]:
 
 def pin_all_threads(cpus: set[int]) -> None:
     for task in Path("/proc/self/task").iterdir():
-        try:
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended while we walked the list
             os.sched_setaffinity(int(task.name), cpus)
-        except ProcessLookupError:
-            pass  # a thread that ended while we walked the list
 
 
 def _sample_photo() -> np.ndarray:

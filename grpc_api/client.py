@@ -89,6 +89,12 @@ class HashmatchClient:
             self.admin.ImportList, pb.ImportListRequest(list=name, content=content, activate=activate, **options)
         )
 
+    def add_entries(self, name: str, entries: list[pb.Entry]) -> pb.ImportListResponse:
+        return self._call(self.admin.AddEntries, pb.EntriesRequest(list=name, entries=entries))
+
+    def remove_entries(self, name: str, entries: list[pb.Entry]) -> pb.ImportListResponse:
+        return self._call(self.admin.RemoveEntries, pb.EntriesRequest(list=name, entries=entries))
+
     def activate(self, name: str, version: int) -> pb.ActivateResponse:
         return self._call(self.admin.Activate, pb.ActivateRequest(list=name, version=version))
 

@@ -25,7 +25,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from engine.importers.formats import ImportFormat, detect_format_of_text, records_from_text
-from engine.importing import ImportAbortedError, ImportMode, import_records
+from engine.importers.records import ParsedRecord
+from engine.importing import ImportAbortedError, ImportMode, ImportReport, import_records
 from engine.lists import DEFAULT_THRESHOLD, HashList, ListAction, SourceProgramme
 from engine.matcher import Matcher, QueryHashes, Verdict
 from engine.signals import SignalType
@@ -287,18 +288,30 @@ class AdminService(pb_grpc.ListAdminServicer):
             )
             if request.activate:
                 self.state.reload()
-            return pb.ImportListResponse(
-                list=report.list_name,
-                version=report.version,
-                added=report.added,
-                changed=report.changed,
-                unchanged=report.unchanged,
-                removed=report.removed,
-                total=report.total,
-                rejects=[pb.RejectedLine(line=r.line, reason=r.reason.value, detail=r.detail) for r in report.rejects],
-            )
+            return _report_to_proto(report)
 
         return _observed(self.state, "ImportList", context, run)
+
+    def AddEntries(self, request: pb.EntriesRequest, context: grpc.ServicerContext) -> pb.ImportListResponse:  # noqa: N802
+        return _observed(self.state, "AddEntries", context, lambda: self._delta(request, deleted=False))
+
+    def RemoveEntries(  # noqa: N802
+        self, request: pb.EntriesRequest, context: grpc.ServicerContext
+    ) -> pb.ImportListResponse:
+        return _observed(self.state, "RemoveEntries", context, lambda: self._delta(request, deleted=True))
+
+    def _delta(self, request: pb.EntriesRequest, deleted: bool) -> pb.ImportListResponse:
+        records = [
+            ParsedRecord(
+                number, e.hash, e.signal_type or None, e.external_id or None, e.classification or None, deleted=deleted
+            )
+            for number, e in enumerate(request.entries, start=1)
+        ]
+        report = import_records(
+            self.state.store, request.list, records, mode=ImportMode.DELTA, source_file="(grpc entries)", activate=True
+        )
+        self.state.reload()
+        return _report_to_proto(report)
 
     def ListVersions(  # noqa: N802
         self, request: pb.ListVersionsRequest, context: grpc.ServicerContext
@@ -348,6 +361,19 @@ class AdminService(pb_grpc.ListAdminServicer):
             )
 
         return _observed(self.state, "Status", context, run)
+
+
+def _report_to_proto(report: ImportReport) -> pb.ImportListResponse:
+    return pb.ImportListResponse(
+        list=report.list_name,
+        version=report.version,
+        added=report.added,
+        changed=report.changed,
+        unchanged=report.unchanged,
+        removed=report.removed,
+        total=report.total,
+        rejects=[pb.RejectedLine(line=r.line, reason=r.reason.value, detail=r.detail) for r in report.rejects],
+    )
 
 
 @dataclass

@@ -147,6 +147,21 @@ def test_admin_import_versions_activate_and_status(served: Served) -> None:
         assert caught.value.code() is grpc.StatusCode.NOT_FOUND
 
 
+def test_admin_adds_and_removes_entries(served: Served) -> None:
+    other = MediaHasher().hash_file(OTHER).pdq.hex()
+    with HashmatchClient(served.address, served.admin_token) as admin:
+        added = admin.add_entries(
+            "demo", [pb.Entry(hash=other, external_id="D-2", classification="B1"), pb.Entry(hash="xyz")]
+        )
+        assert (added.version, added.added, added.total) == (2, 1, 3)
+        assert [r.reason for r in added.rejects] == ["BAD_LENGTH"]
+        match = admin.match(OTHER_BYTES).verdict.matches[0]
+        assert (match.external_id, match.classification) == ("D-2", "B1")
+        removed = admin.remove_entries("demo", [pb.Entry(external_id="D-1")])
+        assert (removed.version, removed.removed, removed.total) == (3, 2, 1)
+        assert admin.match(BRIDGE_BYTES).verdict.decision == pb.NO_MATCH
+
+
 def test_health_checking_and_reflection_need_no_token(served: Served) -> None:
     with grpc.insecure_channel(served.address) as channel:
         health = health_pb2_grpc.HealthStub(channel)

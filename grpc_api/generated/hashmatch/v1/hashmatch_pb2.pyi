@@ -198,6 +198,26 @@ class ImportListRequest(_message.Message):
     negative: bool
     def __init__(self, list: _Optional[str] = ..., content: _Optional[bytes] = ..., format: _Optional[str] = ..., mode: _Optional[str] = ..., activate: _Optional[bool] = ..., source: _Optional[str] = ..., signal_types: _Optional[_Iterable[str]] = ..., threshold: _Optional[int] = ..., action: _Optional[str] = ..., negative: _Optional[bool] = ...) -> None: ...
 
+class Entry(_message.Message):
+    __slots__ = ("hash", "signal_type", "external_id", "classification")
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
+    hash: str
+    signal_type: str
+    external_id: str
+    classification: str
+    def __init__(self, hash: _Optional[str] = ..., signal_type: _Optional[str] = ..., external_id: _Optional[str] = ..., classification: _Optional[str] = ...) -> None: ...
+
+class EntriesRequest(_message.Message):
+    __slots__ = ("list", "entries")
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    list: str
+    entries: _containers.RepeatedCompositeFieldContainer[Entry]
+    def __init__(self, list: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ...) -> None: ...
+
 class RejectedLine(_message.Message):
     __slots__ = ("line", "reason", "detail")
     LINE_FIELD_NUMBER: _ClassVar[int]

@@ -265,6 +265,16 @@ class ListAdminStub:
                 request_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.StatusRequest.SerializeToString,
                 response_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.StatusResponse.FromString,
                 _registered_method=True)
+        self.AddEntries = channel.unary_unary(
+                '/hashmatch.v1.ListAdmin/AddEntries',
+                request_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.EntriesRequest.SerializeToString,
+                response_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.ImportListResponse.FromString,
+                _registered_method=True)
+        self.RemoveEntries = channel.unary_unary(
+                '/hashmatch.v1.ListAdmin/RemoveEntries',
+                request_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.EntriesRequest.SerializeToString,
+                response_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.ImportListResponse.FromString,
+                _registered_method=True)
 
 
 class ListAdminServicer:
@@ -296,6 +306,21 @@ class ListAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddEntries(self, request, context):
+        """A new version with these entries added (a delta); it becomes active and is served at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveEntries(self, request, context):
+        """A new version without these entries (tombstones); an entry given by external id alone removes all of
+        that id's hashes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ListAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -318,6 +343,16 @@ def add_ListAdminServicer_to_server(servicer, server):
                     servicer.Status,
                     request_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.StatusRequest.FromString,
                     response_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.StatusResponse.SerializeToString,
+            ),
+            'AddEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddEntries,
+                    request_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.EntriesRequest.FromString,
+                    response_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.ImportListResponse.SerializeToString,
+            ),
+            'RemoveEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveEntries,
+                    request_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.EntriesRequest.FromString,
+                    response_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.ImportListResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -429,6 +464,60 @@ class ListAdmin:
             '/hashmatch.v1.ListAdmin/Status',
             hashmatch_dot_v1_dot_hashmatch__pb2.StatusRequest.SerializeToString,
             hashmatch_dot_v1_dot_hashmatch__pb2.StatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashmatch.v1.ListAdmin/AddEntries',
+            hashmatch_dot_v1_dot_hashmatch__pb2.EntriesRequest.SerializeToString,
+            hashmatch_dot_v1_dot_hashmatch__pb2.ImportListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashmatch.v1.ListAdmin/RemoveEntries',
+            hashmatch_dot_v1_dot_hashmatch__pb2.EntriesRequest.SerializeToString,
+            hashmatch_dot_v1_dot_hashmatch__pb2.ImportListResponse.FromString,
             options,
             channel_credentials,
             insecure,
