@@ -382,11 +382,14 @@ class RunningServer:
     port: int
     state: ServingState
     health: health.HealthServicer
+    metrics_http: Any = None  # the Prometheus HTTP server, when --metrics-port is set
 
     def stop(self, grace_s: float = 10.0) -> None:
         """Graceful: new RPCs are refused, in-flight ones (streams too) get `grace_s` to finish."""
         self.health.enter_graceful_shutdown()
         self.server.stop(grace_s).wait()
+        if self.metrics_http is not None:
+            self.metrics_http.shutdown()
         self.state.batcher.close()
         self.state.store.close()
 
@@ -420,10 +423,11 @@ def start_server(config: ServerConfig) -> RunningServer:
     server.start()
     for name in ("", *services[:2]):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    metrics_http = None
     if config.metrics_port is not None:
         from prometheus_client import start_http_server
 
-        start_http_server(config.metrics_port, addr="127.0.0.1", registry=metrics.registry)
+        metrics_http, _ = start_http_server(config.metrics_port, addr="127.0.0.1", registry=metrics.registry)
     log.info(
         json.dumps(
             {
@@ -436,7 +440,7 @@ def start_server(config: ServerConfig) -> RunningServer:
             }
         )
     )
-    return RunningServer(server, port, state, health_servicer)
+    return RunningServer(server, port, state, health_servicer, metrics_http)
 
 
 def _bind(server: grpc.Server, config: ServerConfig) -> int:

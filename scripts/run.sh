@@ -30,3 +30,13 @@ echo "== hashmatch match (the third sample is not listed; the bridge also comes 
     samples/images/bridge.jpg "$demo/bridge-rotated.png"
 $hm match samples/images/ "$demo/bridge-rotated.png"
 $hm match --json "$demo/bridge-rotated.png"
+
+echo "== the same through the gRPC service: hashmatch serve, on a loopback port, with an API token"
+token=$($hm tokens add demo-platform 2>/dev/null)
+port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+$hm serve --address "127.0.0.1:$port" 2> "$demo/server.log" &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$demo"' EXIT
+for _ in $(seq 1 100); do grep -q "hashmatch serving" "$demo/server.log" 2>/dev/null && break; sleep 0.1; done
+$hm match --server "127.0.0.1:$port" --token "$token" samples/images/ "$demo/bridge-rotated.png"
+echo "(run it yourself: hashmatch tokens add NAME; hashmatch serve; hashmatch match --server 127.0.0.1:50051 --token TOKEN FILES)"

@@ -1,0 +1,90 @@
+"""`hashmatch serve` settings, `hashmatch tokens add`, `hashmatch match --server`, and the metrics endpoint."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from cli.main import build_parser, main
+from cli.serve_command import build_config
+from grpc_api.client import HashmatchClient
+from tests.grpc_fixtures import BRIDGE, OTHER, serve
+
+
+def parse(*argv: str) -> object:
+    return build_parser().parse_args(["serve", *argv])
+
+
+def test_settings_come_from_flags_then_environment_then_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "hashmatch.toml"
+    config.write_text('address = "127.0.0.1:6000"\nworkers = 3\nmax_concurrent_rpcs = 7\n')
+    args = parse("--config", str(config), "--no-auth", "--db", str(tmp_path / "h.db"), "--workers", "5")
+    resolved = build_config(args, {"HASHMATCH_MAX_CONCURRENT_RPCS": "9"})  # type: ignore[arg-type]
+    assert (resolved.address, resolved.workers, resolved.max_concurrent_rpcs) == ("127.0.0.1:6000", 5, 9)
+    assert resolved.tokens_path is None
+    config.write_text("colour = 3\n")
+    with pytest.raises(ValueError, match="unknown settings"):
+        build_config(args, {})  # type: ignore[arg-type]
+
+
+def test_serve_refuses_to_start_without_tokens_unless_told(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--db", str(tmp_path / "h.db")]) == 2
+    assert "no API tokens" in capsys.readouterr().err
+
+
+def test_tokens_add_prints_the_token_once_and_stores_its_digest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["tokens", "add", "edge", "--role", "admin", "--db", str(tmp_path / "h.db")]) == 0
+    token = capsys.readouterr().out.strip()
+    stored = json.loads((tmp_path / "tokens.json").read_text())
+    assert token.startswith("hm_") and token not in json.dumps(stored)
+    assert stored[0]["name"] == "edge" and stored[0]["role"] == "admin"
+
+
+def test_match_through_a_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    served = serve(tmp_path)
+    try:
+        argv = ["match", "--server", served.address, "--token", served.matcher_token, str(BRIDGE), str(OTHER)]
+        assert main(argv) == 0
+        lines = sorted(capsys.readouterr().out.splitlines())
+        assert lines[0].startswith(f"match,{BRIDGE},demo:") and lines[1] == f"no_match,{OTHER},"
+        assert main([*argv[:5], "--json", "--hash", "md5:" + "00" * 16]) == 0
+        assert json.loads(capsys.readouterr().out.splitlines()[0])["decision"] == "NO_MATCH"
+        assert main(["match", "--server", served.address, str(BRIDGE)]) == 1  # no token
+        assert "UNAUTHENTICATED" in capsys.readouterr().err
+    finally:
+        served.server.stop(1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_prometheus_metrics(tmp_path: Path) -> None:
+    port = free_port()
+    served = serve(tmp_path, metrics_port=port)
+    try:
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            client.match(BRIDGE.read_bytes())
+            client.match(OTHER.read_bytes())
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    finally:
+        served.server.stop(1)
+    for expected in (
+        'hashmatch_requests_total{code="OK",method="Match"} 2.0',
+        'hashmatch_verdicts_total{decision="match"} 1.0',
+        'hashmatch_verdicts_total{decision="no_match"} 1.0',
+        'hashmatch_matches_total{list="demo"} 2.0',
+        'hashmatch_index_entries{list="demo"} 1.0',
+        'hashmatch_serving_version{list="demo"} 1.0',
+        "hashmatch_request_seconds_bucket",
+        "hashmatch_batch_size_bucket",
+    ):
+        assert expected in text, expected
