@@ -198,10 +198,13 @@ def _run_remote(args: argparse.Namespace) -> int:
 def _format_remote(result: Any, as_json: bool) -> str:
     from google.protobuf.json_format import MessageToDict
 
+    from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
+
     verdict = result.verdict
+    decision = pb.Decision.Name(verdict.decision).lower()  # the same words as local verdicts
     if as_json:
-        return json.dumps({"input": result.client_id} | MessageToDict(verdict, preserving_proto_field_name=True))
-    decision = {1: "no_match", 2: "match", 3: "needs_review"}.get(verdict.decision, "unspecified")
+        record = MessageToDict(verdict, preserving_proto_field_name=True) | {"decision": decision}
+        return json.dumps({"input": result.client_id} | record)
     matches = " ".join(f"{m.list}:{m.entry_id}:{m.distance}" for m in verdict.matches)
     reasons = "".join(f" [{r}]" for r in verdict.reasons)
     return f"{decision},{result.client_id},{matches}{reasons}"

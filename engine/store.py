@@ -93,6 +93,14 @@ class StoreError(Exception):
     pass
 
 
+class ListSettingsError(StoreError, ValueError):
+    """A list's settings are invalid (name, signal types, threshold)."""
+
+
+class ListExistsError(StoreError):
+    pass
+
+
 class ListNotFoundError(StoreError, KeyError):
     def __init__(self, name: str) -> None:
         super().__init__(f"no list named {name!r}")
@@ -220,11 +228,11 @@ class Store:
 
     def create_list(self, spec: HashList) -> HashList:
         if not spec.name or spec.name != spec.name.strip():
-            raise StoreError("a list name is non-empty, without surrounding spaces")
+            raise ListSettingsError("a list name is non-empty, without surrounding spaces")
         if not spec.signal_types:
-            raise StoreError("a list holds at least one signal type")
+            raise ListSettingsError("a list holds at least one signal type")
         if not 0 <= spec.threshold <= 256:
-            raise StoreError("the PDQ threshold is within 0..256 bits")
+            raise ListSettingsError("the PDQ threshold is within 0..256 bits")
         try:
             with self.transaction():
                 self.db.execute(
@@ -241,7 +249,7 @@ class Store:
                     ),
                 )
         except sqlite3.IntegrityError as exc:
-            raise StoreError(f"a list named {spec.name!r} exists already") from exc
+            raise ListExistsError(f"a list named {spec.name!r} exists already") from exc
         return self.get_list(spec.name)
 
     def get_list(self, name: str) -> HashList:

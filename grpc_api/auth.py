@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,8 +57,13 @@ class TokenStore:
         rows = json.loads(path.read_text()) if path.exists() else []
         rows = [r for r in rows if r["name"] != name] + [{"name": name, "sha256": digest(token), "role": role.value}]
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(rows, indent=2))
-        path.chmod(0o600)
+        # Written beside the file with owner-only permissions from the start, then renamed over it: readers
+        # never see a half-written file, and it is never readable by others.
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(json.dumps(rows, indent=2))
+        os.replace(temporary, path)
         return token
 
     def authenticate(self, token: str) -> TokenRecord | None:

@@ -2,7 +2,8 @@
 
 The multi-index answers a batch of 1,000 queries about as fast as a few dozen single ones, so requests that
 arrive together are matched together: the first waits at most `max_wait_s` for company, a batch holds at
-most `max_batch` queries.
+most `max_batch` queries. After `close()`, queued and new lookups fail at once with
+ServerShuttingDownError instead of waiting for a worker that is gone.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 from engine.matcher import QueryHashes, Verdict
+
+
+class ServerShuttingDownError(RuntimeError):
+    """The batcher was closed: the server is shutting down."""
 
 
 class MatchBatcher:
@@ -26,21 +31,35 @@ class MatchBatcher:
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self._queue: queue.Queue[tuple[QueryHashes, Future[Verdict]] | None] = queue.Queue()
-        self.batch_sizes: list[int] = []  # recent batch sizes, for metrics (bounded)
-        self._worker = threading.Thread(target=self._run, name="match-batcher", daemon=True)
+        self._closed = threading.Event()
+        self._worker = threading.Thread(target=self._run, name="hashmatch-batcher", daemon=True)
         self._worker.start()
 
     def submit(self, query: QueryHashes) -> Future[Verdict]:
         future: Future[Verdict] = Future()
-        self._queue.put((query, future))
+        if self._closed.is_set():
+            future.set_exception(ServerShuttingDownError("the server is shutting down"))
+        else:
+            self._queue.put((query, future))
         return future
 
     def match(self, query: QueryHashes, timeout: float | None = None) -> Verdict:
         return self.submit(query).result(timeout)
 
     def close(self) -> None:
+        self._closed.set()
         self._queue.put(None)
         self._worker.join()
+        self._fail_queued()
+
+    def _fail_queued(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[1].set_exception(ServerShuttingDownError("the server is shutting down"))
 
     def _run(self) -> None:
         while True:
@@ -63,7 +82,6 @@ class MatchBatcher:
                 return
 
     def _answer(self, batch: list[tuple[QueryHashes, Future[Verdict]]]) -> None:
-        self.batch_sizes = [*self.batch_sizes[-999:], len(batch)]
         try:
             verdicts = self._match_many([query for query, _ in batch])
         except Exception as exc:  # a failed batch fails its callers, never the worker

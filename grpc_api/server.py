@@ -9,12 +9,13 @@ memory is freed once the last of them returns.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,22 +31,25 @@ from engine.importing import ImportAbortedError, ImportMode, ImportReport, impor
 from engine.lists import DEFAULT_THRESHOLD, HashList, ListAction, SourceProgramme
 from engine.matcher import Matcher, QueryHashes, Verdict
 from engine.signals import SignalType
-from engine.store import ListNotFoundError, Store, StoreError
+from engine.store import ListExistsError, ListNotFoundError, ListSettingsError, Store, StoreError
 from grpc_api.auth import TokenAuthInterceptor, TokenStore
-from grpc_api.batching import MatchBatcher
+from grpc_api.batching import MatchBatcher, ServerShuttingDownError
 from grpc_api.convert import hashes_from_proto, media_hashes_to_proto, verdict_to_proto
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2_grpc as pb_grpc
 from grpc_api.memory import return_freed_memory_to_os
 from grpc_api.metrics import ServerMetrics
 from hashing.decode import DecodeLimits, DecodeOptions
-from hashing.errors import HashmatchError
+from hashing.errors import HashmatchError, ReasonCode
 from hashing.media_hasher import HashOptions, MediaHasher
 from hashing.pdq_hasher import DihedralMode
 
 log = logging.getLogger("hashmatch.server")
 REASON_KEY = "hashmatch-reason"
-STREAM_WINDOW = 32  # items of one stream in flight at once; beyond it the server stops reading (backpressure)
+STREAM_WINDOW = 32  # items of one stream read but not yet sent; beyond it the server stops reading
+ITEM_TIMEOUT_S = 60.0  # the longest any item waits for the index, deadline or not
+MAX_HASH_QUERIES = 10_000  # per MatchHashes call
+HASH_CHUNK = 1_000  # MatchHashes answers in chunks, checking between them that the caller is still there
 T = TypeVar("T")
 
 
@@ -104,6 +108,10 @@ class ServingState:
             self.metrics.matches.labels(match.list_name).inc()
 
 
+class ReloadError(StoreError):
+    """A committed version could not be loaded for serving."""
+
+
 def _reason_trailer(context: grpc.ServicerContext, reason: str) -> None:
     context.set_trailing_metadata(((REASON_KEY, reason),))
 
@@ -111,7 +119,9 @@ def _reason_trailer(context: grpc.ServicerContext, reason: str) -> None:
 def _status_for(exc: Exception) -> grpc.StatusCode:
     if isinstance(exc, ListNotFoundError):
         return grpc.StatusCode.NOT_FOUND
-    if isinstance(exc, HashmatchError | ImportAbortedError | ValueError):
+    if isinstance(exc, ServerShuttingDownError):
+        return grpc.StatusCode.UNAVAILABLE
+    if isinstance(exc, HashmatchError | ImportAbortedError | ValueError | ListSettingsError):
         return grpc.StatusCode.INVALID_ARGUMENT
     if isinstance(exc, StoreError):
         return grpc.StatusCode.FAILED_PRECONDITION
@@ -127,8 +137,11 @@ class MatcherService(pb_grpc.MatcherServicer):
         self.state = state
         self.pool = pool
 
-    def _verdict_for_media(self, media: bytes, timeout: float | None) -> Verdict:
+    def _verdict_for_media(self, media: bytes, context: grpc.ServicerContext | None) -> Verdict:
         hashes = self.state.hasher.hash_bytes(media)
+        # The time left is read after hashing; without a client deadline the wait is bounded by ours.
+        left = context.time_remaining() if context is not None else None
+        timeout = ITEM_TIMEOUT_S if left is None or left > ITEM_TIMEOUT_S else max(left, 0.0)
         verdict = self.state.batcher.match(QueryHashes.of_media(hashes), timeout=timeout)
         self.state.record(verdict)
         return verdict
@@ -141,7 +154,7 @@ class MatcherService(pb_grpc.MatcherServicer):
             lambda: pb.MatchResponse(
                 client_id=request.client_id,
                 metadata=request.metadata,
-                verdict=verdict_to_proto(self._verdict_for_media(request.media, context.time_remaining())),
+                verdict=verdict_to_proto(self._verdict_for_media(request.media, context)),
             ),
         )
 
@@ -149,8 +162,17 @@ class MatcherService(pb_grpc.MatcherServicer):
         self, request: pb.MatchHashesRequest, context: grpc.ServicerContext
     ) -> pb.MatchHashesResponse:
         def run() -> pb.MatchHashesResponse:
+            if len(request.queries) > MAX_HASH_QUERIES:
+                raise HashmatchError(
+                    ReasonCode.TOO_LARGE, f"{len(request.queries)} queries; send at most {MAX_HASH_QUERIES} per call"
+                )
             queries = [hashes_from_proto(q.hashes) for q in request.queries]
-            verdicts = self.state.matcher.match_many(queries) if queries else []
+            matcher = self.state.matcher  # one version for the whole call
+            verdicts: list[Verdict] = []
+            for start in range(0, len(queries), HASH_CHUNK):
+                if not context.is_active():
+                    context.abort(grpc.StatusCode.CANCELLED, "the caller went away")
+                verdicts.extend(matcher.match_many(queries[start : start + HASH_CHUNK]))
             for verdict in verdicts:
                 self.state.record(verdict)
             return pb.MatchHashesResponse(
@@ -174,41 +196,69 @@ class MatcherService(pb_grpc.MatcherServicer):
 
     def MatchStream(  # noqa: N802
         self, request_iterator: Iterator[pb.MatchRequest], context: grpc.ServicerContext
-    ) -> Iterator[pb.MatchResponse]:
-        """Items are hashed in parallel, answered as each is ready; at most STREAM_WINDOW wait at once."""
+    ) -> Generator[pb.MatchResponse, None, None]:
+        """Items are hashed in parallel and answered as each is ready. At most STREAM_WINDOW items are read
+        but not yet sent: a client that stops reading answers stops being read from (flow control)."""
         started = time.perf_counter()
         window = threading.BoundedSemaphore(STREAM_WINDOW)
         results: queue.Queue[pb.MatchResponse | None] = queue.Queue()
         submitted = [0]
+        ended = threading.Event()
 
         def answer(request: pb.MatchRequest) -> None:
-            try:
-                results.put(self._stream_answer(request))
-            finally:
-                window.release()
+            results.put(self._stream_answer(request))
 
         def read() -> None:
             try:
                 for request in request_iterator:
-                    window.acquire()  # a full window stops the reading: gRPC flow control holds the client
+                    while not window.acquire(timeout=0.5):  # a full window stops the reading
+                        if ended.is_set():
+                            return
+                    try:
+                        self.pool.submit(answer, request)
+                    except RuntimeError:  # the item pool is shut down: the server is stopping
+                        window.release()
+                        return
                     submitted[0] += 1
-                    self.pool.submit(answer, request)
-            except grpc.RpcError:
-                pass  # the client went away; answers already owed are still produced and dropped
+            except (grpc.RpcError, RuntimeError):
+                pass  # the client went away, or the server is shutting down
             finally:
                 results.put(None)  # submitted[0] is final from here on
 
-        threading.Thread(target=read, name="stream-reader", daemon=True).start()
-        answered, total = 0, None
-        while total is None or answered < total:
-            item = results.get()
-            if item is None:
-                total = submitted[0]
-                continue
-            answered += 1
-            yield item
-        self.state.metrics.requests.labels("MatchStream", "OK").inc()
-        self.state.metrics.latency.labels("MatchStream").observe(time.perf_counter() - started)
+        threading.Thread(target=read, name="hashmatch-stream-reader", daemon=True).start()
+        answered, total, code = 0, None, "OK"
+        try:
+            while total is None or answered < total:
+                try:
+                    item = results.get(timeout=0.5)
+                except queue.Empty:
+                    if not context.is_active():  # cancelled, or the server stopped: answers owed are dropped
+                        code = "CANCELLED"
+                        break
+                    continue
+                if item is None:
+                    total = submitted[0]
+                    continue
+                answered += 1
+                yield item
+                window.release()  # only once the answer has gone out
+        except GeneratorExit:
+            code = "CANCELLED"
+            raise
+        finally:
+            ended.set()
+            elapsed = time.perf_counter() - started
+            self.state.metrics.requests.labels("MatchStream", code).inc()
+            self.state.metrics.latency.labels("MatchStream").observe(elapsed)
+            if log.isEnabledFor(logging.INFO):
+                record = {
+                    "event": "rpc",
+                    "method": "MatchStream",
+                    "code": code,
+                    "ms": round(elapsed * 1e3, 3),
+                    "items": answered,
+                }
+                log.info(json.dumps(record | {"peer": context.peer()}))
 
     def _stream_answer(self, request: pb.MatchRequest) -> pb.MatchResponse:
         try:
@@ -219,6 +269,10 @@ class MatcherService(pb_grpc.MatcherServicer):
         except HashmatchError as exc:
             self.state.metrics.errors.labels(str(exc.reason)).inc()
             error = pb.Error(reason=str(exc.reason), detail=exc.detail)
+        except ServerShuttingDownError:
+            error = pb.Error(reason="SHUTTING_DOWN", detail="the server stopped before this item was matched")
+        except futures.TimeoutError:
+            error = pb.Error(reason="DEADLINE_EXCEEDED", detail=f"no index answer within {ITEM_TIMEOUT_S} s")
         except Exception as exc:  # one item's failure must not end the stream
             log.exception("stream item failed")
             error = pb.Error(reason="INTERNAL", detail=type(exc).__name__)
@@ -231,7 +285,7 @@ def _observed(state: ServingState, method: str, context: grpc.ServicerContext, r
     code = "OK"
     try:
         return run()
-    except (HashmatchError, StoreError, ImportAbortedError, ValueError) as exc:
+    except (HashmatchError, StoreError, ImportAbortedError, ValueError, ServerShuttingDownError) as exc:
         status = _status_for(exc)
         code = status.name
         reason = _reason_of(exc)
@@ -242,6 +296,14 @@ def _observed(state: ServingState, method: str, context: grpc.ServicerContext, r
     except futures.TimeoutError:
         code = "DEADLINE_EXCEEDED"
         context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed while waiting for the index")
+        raise
+    except grpc.RpcError:
+        code = "ABORTED_BY_HANDLER"  # context.abort() raised from inside the body: already answered
+        raise
+    except Exception:
+        code = "INTERNAL"
+        log.exception("%s failed", method)
+        context.abort(grpc.StatusCode.INTERNAL, "internal error; the server log has the details")
         raise
     finally:
         elapsed = time.perf_counter() - started
@@ -261,19 +323,16 @@ class AdminService(pb_grpc.ListAdminServicer):
     ) -> pb.ImportListResponse:
         def run() -> pb.ImportListResponse:
             store = self.state.store
-            try:
-                store.get_list(request.list)
-            except ListNotFoundError:
-                store.create_list(
-                    HashList(
-                        name=request.list,
-                        source=SourceProgramme(request.source or "local"),
-                        signal_types=frozenset(SignalType(s) for s in request.signal_types) or frozenset(SignalType),
-                        threshold=request.threshold or DEFAULT_THRESHOLD,
-                        action=ListAction(request.action or "remove"),
-                        negative=request.negative,
-                    )
-                )
+            spec = HashList(
+                name=request.list,
+                source=SourceProgramme(request.source or "local"),
+                signal_types=frozenset(SignalType(s) for s in request.signal_types) or frozenset(SignalType),
+                threshold=request.threshold or DEFAULT_THRESHOLD,
+                action=ListAction(request.action or "remove"),
+                negative=request.negative,
+            )
+            with contextlib.suppress(ListExistsError):  # another import may create it at the same moment
+                store.create_list(spec)
             text = request.content.decode("utf-8-sig", errors="replace")
             fmt = ImportFormat(request.format or "auto")
             if fmt is ImportFormat.AUTO:
@@ -287,7 +346,7 @@ class AdminService(pb_grpc.ListAdminServicer):
                 activate=request.activate,
             )
             if request.activate:
-                self.state.reload()
+                self._reload_after(report)
             return _report_to_proto(report)
 
         return _observed(self.state, "ImportList", context, run)
@@ -310,8 +369,19 @@ class AdminService(pb_grpc.ListAdminServicer):
         report = import_records(
             self.state.store, request.list, records, mode=ImportMode.DELTA, source_file="(grpc entries)", activate=True
         )
-        self.state.reload()
+        self._reload_after(report)
         return _report_to_proto(report)
+
+    def _reload_after(self, report: ImportReport) -> None:
+        """The version is committed already: a failed reload must say so, or a retry would import it again."""
+        try:
+            self.state.reload()
+        except Exception as exc:
+            log.exception("reload after import failed")
+            raise ReloadError(
+                f"list {report.list_name!r} version {report.version} is imported and active in the store, but "
+                f"the server could not load it ({type(exc).__name__}); it serves the previous versions"
+            ) from exc
 
     def ListVersions(  # noqa: N802
         self, request: pb.ListVersionsRequest, context: grpc.ServicerContext
@@ -382,6 +452,7 @@ class RunningServer:
     port: int
     state: ServingState
     health: health.HealthServicer
+    item_pool: futures.ThreadPoolExecutor
     metrics_http: Any = None  # the Prometheus HTTP server, when --metrics-port is set
 
     def stop(self, grace_s: float = 10.0) -> None:
@@ -390,16 +461,21 @@ class RunningServer:
         self.server.stop(grace_s).wait()
         if self.metrics_http is not None:
             self.metrics_http.shutdown()
-        self.state.batcher.close()
+        self.state.batcher.close()  # lookups still waiting fail now instead of never
+        self.item_pool.shutdown(wait=True, cancel_futures=True)
         self.state.store.close()
 
 
 def start_server(config: ServerConfig) -> RunningServer:
+    _check_transport(config)
     return_freed_memory_to_os()  # before the first index is built: reloads must not ratchet memory up
     store = Store(config.db_path)
     metrics = ServerMetrics()
     state = ServingState(store, config, metrics)
-    pool = futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="hashmatch-rpc")
+    # Every admitted RPC gets a thread (an open stream holds one for its whole life): with fewer threads than
+    # the concurrency limit, idle streams would starve everything else, health checks included.
+    pool = futures.ThreadPoolExecutor(max_workers=config.max_concurrent_rpcs + 4, thread_name_prefix="hashmatch-rpc")
+    item_pool = futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="hashmatch-stream")
     interceptors = [TokenAuthInterceptor(TokenStore.load(config.tokens_path))] if config.tokens_path else []
     options = [
         ("grpc.max_receive_message_length", config.max_message_bytes),
@@ -408,7 +484,7 @@ def start_server(config: ServerConfig) -> RunningServer:
     server = grpc.server(
         pool, interceptors=interceptors, options=options, maximum_concurrent_rpcs=config.max_concurrent_rpcs
     )
-    pb_grpc.add_MatcherServicer_to_server(MatcherService(state, futures.ThreadPoolExecutor(config.workers)), server)
+    pb_grpc.add_MatcherServicer_to_server(MatcherService(state, item_pool), server)
     pb_grpc.add_ListAdminServicer_to_server(AdminService(state), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -440,7 +516,16 @@ def start_server(config: ServerConfig) -> RunningServer:
             }
         )
     )
-    return RunningServer(server, port, state, health_servicer, metrics_http)
+    return RunningServer(server, port, state, health_servicer, item_pool, metrics_http)
+
+
+def _check_transport(config: ServerConfig) -> None:
+    """Refuse configurations that would silently be less secure than they read."""
+    if config.tls_cert is None and (config.tls_key is not None or config.tls_client_ca is not None):
+        raise ValueError("--tls-key and --tls-client-ca need --tls-cert: without it the port would be plaintext")
+    host = config.address.rsplit(":", 1)[0].strip("[]")
+    if config.tokens_path is None and host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"refusing to serve {config.address} without authentication: --no-auth is for loopback only")
 
 
 def _bind(server: grpc.Server, config: ServerConfig) -> int:

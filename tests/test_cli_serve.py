@@ -44,6 +44,7 @@ def test_tokens_add_prints_the_token_once_and_stores_its_digest(
     stored = json.loads((tmp_path / "tokens.json").read_text())
     assert token.startswith("hm_") and token not in json.dumps(stored)
     assert stored[0]["name"] == "edge" and stored[0]["role"] == "admin"
+    assert (tmp_path / "tokens.json").stat().st_mode & 0o077 == 0  # owner only
 
 
 def test_match_through_a_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -54,7 +55,7 @@ def test_match_through_a_server(tmp_path: Path, capsys: pytest.CaptureFixture[st
         lines = sorted(capsys.readouterr().out.splitlines())
         assert lines[0].startswith(f"match,{BRIDGE},demo:") and lines[1] == f"no_match,{OTHER},"
         assert main([*argv[:5], "--json", "--hash", "md5:" + "00" * 16]) == 0
-        assert json.loads(capsys.readouterr().out.splitlines()[0])["decision"] == "NO_MATCH"
+        assert json.loads(capsys.readouterr().out.splitlines()[0])["decision"] == "no_match"
         assert main(["match", "--server", served.address, str(BRIDGE)]) == 1  # no token
         assert "UNAUTHENTICATED" in capsys.readouterr().err
     finally:

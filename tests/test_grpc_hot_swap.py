@@ -1,10 +1,12 @@
-"""A client keeps matching while a new list version is activated: no failed request, verdicts switch to the
-new version, and the old index's memory is returned once the swap is done."""
+"""A client streams continuously while a new list version is activated: no failed item, verdicts switch to
+the new version, and the old index's memory is returned once the swap is done."""
 
 from __future__ import annotations
 
 import gc
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -54,14 +56,31 @@ def test_hot_swap_under_load(tmp_path: Path) -> None:
     failures: list[BaseException] = []
     stop = threading.Event()
 
+    def uploads() -> Iterator[tuple[str, bytes]]:
+        number = 0
+        while not stop.is_set():
+            number += 1
+            yield (str(number), media)
+            time.sleep(0.002)
+
     def load() -> None:
-        with HashmatchClient(address, token) as client:
-            while not stop.is_set():
-                try:
-                    verdict = client.match(media).verdict
-                    results.append((verdict.decision, verdict.list_versions["big"]))
-                except BaseException as exc:  # every failure is a test failure
-                    failures.append(exc)
+        """One long MatchStream, as a platform's intake would hold open."""
+        try:
+            with HashmatchClient(address, token) as client:
+                for response in client.match_stream(uploads()):
+                    if response.HasField("error"):
+                        failures.append(RuntimeError(response.error.reason))
+                    else:
+                        verdict = response.verdict
+                        results.append((verdict.decision, verdict.list_versions["big"]))
+        except BaseException as exc:  # every failure is a test failure
+            failures.append(exc)
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 60
+        while len(results) < count and not failures:
+            assert time.monotonic() < deadline, f"only {len(results)} answers"
+            time.sleep(0.01)
 
     try:
         with HashmatchClient(address, token) as warm:
@@ -71,13 +90,10 @@ def test_hot_swap_under_load(tmp_path: Path) -> None:
         baseline = resident_bytes()
         worker = threading.Thread(target=load)
         worker.start()
-        while len(results) < 30:
-            pass
+        wait_for(30)
         with HashmatchClient(address, admin_token) as admin:
             assert dict(admin.activate("big", 2).serving_versions) == {"big": 2}
-        before_swap = len(results)
-        while len(results) < before_swap + 30:
-            pass
+        wait_for(len(results) + 30)
         stop.set()
         worker.join()
         gc.collect()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -310,3 +311,112 @@ def test_media_is_never_written_to_disk_or_logged(served: Served, caplog: pytest
     assert AUDIT.writes == []
     logged = caplog.text
     assert "rpc" in logged and marker not in logged and BRIDGE_BYTES[200:240].hex() not in logged
+
+
+def test_a_call_without_a_deadline_is_answered(served: Served) -> None:
+    with HashmatchClient(served.address, served.matcher_token) as client:
+        request = pb.MatchRequest(client_id="no-deadline", media=BRIDGE_BYTES)
+        response = client.matcher.Match(request, metadata=client.metadata)  # no timeout at all
+        assert response.verdict.decision == pb.MATCH
+
+
+def test_match_hashes_refuses_oversized_calls(served: Served) -> None:
+    queries = [("q", QueryHashes(md5=b"\x00" * 16))] * 10_001
+    with HashmatchClient(served.address, served.matcher_token) as client, pytest.raises(grpc.RpcError) as caught:
+        client.match_hashes(queries)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT and reason_of(caught.value) == "TOO_LARGE"
+
+
+def test_idle_streams_up_to_the_limit_do_not_starve_the_server(tmp_path: Path) -> None:
+    """More open streams than the default 16 item workers: the limit, not a thread shortage, decides."""
+    served = serve(tmp_path, max_concurrent_rpcs=20)
+    release = threading.Event()
+
+    def idle() -> Iterator[tuple[str, bytes]]:
+        release.wait(20)
+        return
+        yield  # a generator that sends nothing until released
+
+    try:
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            streams = [client.match_stream(idle()) for _ in range(20)]
+            time.sleep(1.0)
+            with pytest.raises(grpc.RpcError) as caught:
+                client.match(BRIDGE_BYTES, timeout_s=5)
+            assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            release.set()
+            for stream in streams:
+                assert list(stream) == []
+    finally:
+        release.set()
+        served.server.stop(1)
+
+
+class FakeContext:
+    def is_active(self) -> bool:
+        return True
+
+    def peer(self) -> str:
+        return "test"
+
+    def time_remaining(self) -> None:
+        return None
+
+
+def test_a_stream_reads_at_most_its_window_ahead_of_what_it_has_sent(served: Served) -> None:
+    """Server side of flow control: answers not yet taken by gRPC hold back the reading of requests."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from grpc_api.server import STREAM_WINDOW, MatcherService
+
+    pulled = [0]
+
+    def endless() -> Iterator[pb.MatchRequest]:
+        for i in range(2000):
+            pulled[0] += 1
+            yield pb.MatchRequest(client_id=str(i), media=BRIDGE_BYTES)
+
+    with ThreadPoolExecutor(4) as pool:
+        service = MatcherService(served.server.state, pool)
+        answers = service.MatchStream(endless(), FakeContext())
+        assert next(answers).verdict.decision == pb.MATCH  # gRPC takes one answer, then no more
+        time.sleep(2.0)
+        assert pulled[0] <= STREAM_WINDOW + 1, pulled[0]
+        answers.close()
+
+
+def test_stopping_mid_stream_leaves_no_thread_behind(tmp_path: Path) -> None:
+    served = serve(tmp_path)
+
+    def many() -> Iterator[tuple[str, bytes]]:
+        for i in range(500):
+            yield (f"item-{i}", BRIDGE_BYTES)
+
+    with HashmatchClient(served.address, served.matcher_token) as client:
+        stream = client.match_stream(many())
+        next(stream)
+        started = time.perf_counter()
+        served.server.stop(grace_s=0.05)
+        assert time.perf_counter() - started < 15
+        with contextlib.suppress(grpc.RpcError):
+            list(stream)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        left = [t.name for t in threading.enumerate() if t.name.startswith(("hashmatch-stream", "hashmatch-batcher"))]
+        if not left:
+            break
+        time.sleep(0.1)
+    assert left == []
+
+
+def test_transport_settings_that_would_be_less_secure_than_they_read_are_refused(tmp_path: Path) -> None:
+    certs = make_certificates(tmp_path)
+    from grpc_api.server import ServerConfig, start_server
+
+    for config in (
+        ServerConfig(db_path=tmp_path / "a.db", address="127.0.0.1:0", tls_client_ca=certs.ca),
+        ServerConfig(db_path=tmp_path / "a.db", address="127.0.0.1:0", tls_key=certs.server_key),
+        ServerConfig(db_path=tmp_path / "a.db", address="0.0.0.0:0"),  # no tokens on every interface
+    ):
+        with pytest.raises(ValueError):
+            start_server(config)
