@@ -100,7 +100,7 @@ def test_hot_swap_under_load(tmp_path: Path) -> None:
         after = resident_bytes()
     finally:
         stop.set()
-        running.server.stop(1)
+        running.stop(1)
     assert failures == []
     versions = [version for _, version in results]
     switch = versions.index(2)
