@@ -1,6 +1,6 @@
 """Turn a pytest-benchmark JSON file into the README's ratio table, and check the issue's bars.
 
-    python -m benchmarks.summarize bench-out/hashing.json [--markdown OUT.md]
+    python -m benchmarks.summarize bench-out/hashing.json [MORE.json ...] [--markdown OUT.md]
 
 Ratios are of medians measured side by side in the same run: peer median / hashmatch median.
 Exit status 1 when a bar is missed.
@@ -9,10 +9,11 @@ Exit status 1 when a bar is missed.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from benchmarks.report_files import emit, load_reports, machine_line
 
 PEER = "pdqhash"
 # (group, contender) -> minimum speed-up over the peer in the same group.
@@ -77,20 +78,13 @@ def markdown(rows: list[Row], machine: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("report", type=Path)
+    parser.add_argument("reports", type=Path, nargs="+", help="pytest-benchmark JSON files, merged")
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
-    report = json.loads(args.report.read_text())
-    info = report.get("machine_info", {})
-    cpu = info.get("cpu", {}).get("brand_raw", info.get("processor", "?"))
-    machine = f"{cpu}, pinned to 1 core; Python {info.get('python_version', '?')}; {report.get('datetime', '')}"
+    report = load_reports(args.reports)
     rows = rows_from(report)
-    text = markdown(rows, machine)
-    sys.stdout.write(text)
-    if args.markdown:
-        args.markdown.write_text(text)
-    missed = [r for r in rows if not r.passed]
-    return 1 if missed else 0
+    missed = [f"{r.group} {r.contender}: {r.speedup or 0:.1f}x" for r in rows if not r.passed]
+    return emit(markdown(rows, machine_line(report, "pinned to 1 core")), args.markdown, missed)
 
 
 if __name__ == "__main__":

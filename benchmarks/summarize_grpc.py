@@ -1,6 +1,6 @@
 """The README's gRPC table from a pytest-benchmark JSON file, with the issue's bars.
 
-    python -m benchmarks.summarize_grpc bench-out/grpc.json [--markdown OUT.md]
+    python -m benchmarks.summarize_grpc bench-out/grpc.json [MORE.json ...] [--markdown OUT.md]
 
 Bars: best gRPC media throughput >= 80% of the best in-process one; hash-only lookups >= 10,000/s (with a
 1M-entry list); media p99 <= 50 ms when offered 80% of the peak gRPC media throughput. Exit 1 if missed.
@@ -9,10 +9,11 @@ Bars: best gRPC media throughput >= 80% of the best in-process one; hash-only lo
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from benchmarks.report_files import emit, load_reports, machine_line
 
 
 def rows_of(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -67,24 +68,13 @@ def markdown(rows: list[dict[str, Any]], machine: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("report", type=Path)
+    parser.add_argument("reports", type=Path, nargs="+", help="pytest-benchmark JSON files, merged")
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
-    report = json.loads(args.report.read_text())
-    info = report.get("machine_info", {})
-    machine = (
-        f"{info.get('cpu', {}).get('brand_raw', '?')}, {info.get('cpu', {}).get('count', '?')} cores, server "
-        f"and load-generator processes on the same machine; {report.get('datetime', '')}"
-    )
+    report = load_reports(args.reports)
     rows = rows_of(report)
-    text = markdown(rows, machine)
-    missed = failures(rows)
-    if missed:
-        text += "\nBars missed: " + "; ".join(missed) + "\n"
-    sys.stdout.write(text)
-    if args.markdown:
-        args.markdown.write_text(text)
-    return 1 if missed else 0
+    text = markdown(rows, machine_line(report, "server and load-generator processes on the same machine"))
+    return emit(text, args.markdown, failures(rows))
 
 
 if __name__ == "__main__":

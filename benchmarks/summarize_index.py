@@ -9,10 +9,11 @@ Exit status 1 when hashmatch misses a bar at 1e7 rows (>= 2,000 queries/s batche
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from benchmarks.report_files import emit, load_reports, machine_line
 
 OURS = "hashmatch-mih"
 BAR_ROWS = 10_000_000
@@ -111,23 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("reports", type=Path, nargs="+", help="pytest-benchmark JSON files, merged")
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
-    loaded = [json.loads(path.read_text()) for path in args.reports]
-    report = loaded[0] | {"benchmarks": [b for r in loaded for b in r["benchmarks"]]}
-    info = report.get("machine_info", {})
-    cpu = info.get("cpu", {}).get("brand_raw", info.get("processor", "?"))
-    machine = f"{cpu}, {info.get('cpu', {}).get('count', '?')} cores; Python {info.get('python_version', '?')}; " + str(
-        report.get("datetime", "")
-    )
-    index, imports = index_rows(report), import_rows(report)
-    memory = memory_rows(report)
-    text = markdown(index, imports, memory, machine)
-    missed = failures(index, imports, memory)
-    if missed:
-        text += "\nBars missed: " + "; ".join(missed) + "\n"
-    sys.stdout.write(text)
-    if args.markdown:
-        args.markdown.write_text(text)
-    return 1 if missed else 0
+    report = load_reports(args.reports)
+    index, imports, memory = index_rows(report), import_rows(report), memory_rows(report)
+    text = markdown(index, imports, memory, machine_line(report, "both cores"))
+    return emit(text, args.markdown, failures(index, imports, memory))
 
 
 if __name__ == "__main__":

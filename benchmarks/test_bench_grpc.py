@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +73,15 @@ def client_process(running: RunningServer, token: str, *args: str) -> dict[str, 
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
-def in_process_media(running: RunningServer, media: bytes, concurrency: int, requests: int) -> dict[str, float]:
-    state = running.state
+def closed_loop(call: Callable[[], object], concurrency: int, requests: int, per_call: int) -> dict[str, float]:
+    """`concurrency` threads each making their share of `requests` calls back to back: throughput, latency."""
     latencies: list[float] = []
     lock = threading.Lock()
 
     def worker(count: int) -> None:
         for _ in range(count):
             started = time.perf_counter()
-            state.batcher.match(QueryHashes.of_media(state.hasher.hash_bytes(media)))
+            call()
             with lock:
                 latencies.append(time.perf_counter() - started)
 
@@ -94,45 +94,29 @@ def in_process_media(running: RunningServer, media: bytes, concurrency: int, req
     seconds = time.perf_counter() - started
     return {
         "requests": len(latencies),
-        "lookups": len(latencies),
+        "lookups": len(latencies) * per_call,
         "seconds": seconds,
-        "throughput": len(latencies) / seconds,
+        "throughput": len(latencies) * per_call / seconds,
         "p50_ms": float(np.percentile(latencies, 50) * 1e3),
         "p99_ms": float(np.percentile(latencies, 99) * 1e3),
         "errors": 0,
     }
+
+
+def in_process_media(running: RunningServer, media: bytes, concurrency: int, requests: int) -> dict[str, float]:
+    """What Match does, minus gRPC: the server's own hasher and batcher."""
+    state = running.state
+    return closed_loop(
+        lambda: state.batcher.match(QueryHashes.of_media(state.hasher.hash_bytes(media))), concurrency, requests, 1
+    )
 
 
 def in_process_hashes(running: RunningServer, concurrency: int, requests: int) -> dict[str, float]:
+    """What MatchHashes does with HASH_BATCH queries, minus gRPC."""
     rng = np.random.default_rng(3)
     batch = [QueryHashes(pdq=PdqHash(rng.bytes(32), 100)) for _ in range(HASH_BATCH)]
     matcher = running.state.matcher
-    latencies: list[float] = []
-    lock = threading.Lock()
-
-    def worker(count: int) -> None:
-        for _ in range(count):
-            started = time.perf_counter()
-            matcher.match_many(batch)
-            with lock:
-                latencies.append(time.perf_counter() - started)
-
-    threads = [threading.Thread(target=worker, args=(requests // concurrency,)) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
-    return {
-        "requests": len(latencies),
-        "lookups": len(latencies) * HASH_BATCH,
-        "seconds": seconds,
-        "throughput": len(latencies) * HASH_BATCH / seconds,
-        "p50_ms": float(np.percentile(latencies, 50) * 1e3),
-        "p99_ms": float(np.percentile(latencies, 99) * 1e3),
-        "errors": 0,
-    }
+    return closed_loop(lambda: matcher.match_many(batch), concurrency, requests, HASH_BATCH)
 
 
 def record(benchmark: Any, workload: str, path: str, concurrency: int, result: dict[str, float]) -> None:
