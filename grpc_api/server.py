@@ -108,6 +108,10 @@ class ServingState:
             self.metrics.matches.labels(match.list_name).inc()
 
 
+class CallerGoneError(Exception):
+    """The client cancelled or its deadline passed while the server was still working."""
+
+
 class ReloadError(StoreError):
     """A committed version could not be loaded for serving."""
 
@@ -171,7 +175,7 @@ class MatcherService(pb_grpc.MatcherServicer):
             verdicts: list[Verdict] = []
             for start in range(0, len(queries), HASH_CHUNK):
                 if not context.is_active():
-                    context.abort(grpc.StatusCode.CANCELLED, "the caller went away")
+                    raise CallerGoneError("the caller went away")
                 verdicts.extend(matcher.match_many(queries[start : start + HASH_CHUNK]))
             for verdict in verdicts:
                 self.state.record(verdict)
@@ -297,8 +301,9 @@ def _observed(state: ServingState, method: str, context: grpc.ServicerContext, r
         code = "DEADLINE_EXCEEDED"
         context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed while waiting for the index")
         raise
-    except grpc.RpcError:
-        code = "ABORTED_BY_HANDLER"  # context.abort() raised from inside the body: already answered
+    except CallerGoneError as exc:
+        code = "CANCELLED"
+        context.abort(grpc.StatusCode.CANCELLED, str(exc))
         raise
     except Exception:
         code = "INTERNAL"
