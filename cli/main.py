@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from cli import hash_command, lists_command, match_command, serve_command
+from cli import bench_command, hash_command, lists_command, match_command, serve_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     lists_command.register(commands)
     match_command.register(commands)
     serve_command.register(commands)
+    bench_command.register(commands)
     return parser
 
 

@@ -1,0 +1,44 @@
+"""`hashmatch bench` on a tiny configuration: it runs, and writes the JSON, the Markdown and the plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.robustness import TRANSFORMS, evaluate, sample_photos
+from cli.main import main
+
+
+def test_bench_writes_json_markdown_and_plots(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    assert (
+        main(["bench", "--quick", "--out", str(out), "--suites", "import,robustness", "--robustness-photos", "3"]) == 0
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert report["quick"] and report["versions"]["numpy"] != "absent" and report["date"]
+    assert report["suites"]["import"]["tests_passed"] and report["suites"]["import"]["bars_met"]
+    assert report["robustness"]["images"] == 3
+    markdown = (out / "report.md").read_text()
+    assert "## import" in markdown and "## robustness" in markdown and "jpeg q50" in markdown
+    for plot in report["robustness"]["plots"]:
+        assert (out / plot).read_bytes().startswith(b"\x89PNG")
+
+
+def test_unknown_suites_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--out", str(tmp_path), "--suites", "nope"]) == 1
+    assert "unknown suites" in capsys.readouterr().err
+
+
+def test_robustness_reproduces_what_pdq_is_known_for() -> None:
+    """JPEG and resizing keep matching; crops and screenshots do not; dihedral matching recovers rotations."""
+    names = ["jpeg q50", "resize 0.5x", "crop 20%", "screenshot padding", "rotate 90", "grayscale"]
+    result = evaluate(sample_photos(6), {name: TRANSFORMS[name] for name in names})
+    assert result.recall("pdq", "jpeg q50", 31) == 1.0
+    assert result.recall("pdq", "grayscale", 31) == 1.0
+    assert result.recall("pdq", "resize 0.5x", 31) >= 0.8
+    assert result.recall("pdq", "crop 20%", 31) == 0.0
+    assert result.recall("pdq", "screenshot padding", 31) == 0.0
+    assert result.recall("pdq", "rotate 90", 31) == 0.0 < result.recall("pdq_dihedral", "rotate 90", 31)
+    assert result.false_match_rate("pdq", 31) == 0.0
