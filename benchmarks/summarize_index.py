@@ -55,7 +55,12 @@ def memory_rows(report: dict[str, Any]) -> dict[str, float]:
 
 def import_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [
-        {"lines": b["extra_info"]["lines"], "import_s": b["stats"]["median"], "load_s": b["extra_info"]["load_s"]}
+        {
+            "lines": b["extra_info"]["lines"],
+            "import_s": b["stats"]["median"],
+            "load_s": b["extra_info"]["load_s"],
+            "startup_s": b["extra_info"].get("startup_s"),
+        }
         for b in report["benchmarks"]
         if b["group"] == "import"
     ]
@@ -102,8 +107,16 @@ def markdown(index: list[dict[str, Any]], imports: list[dict[str, Any]], memory:
         lines += ["", f"| backend | {title} |", "|---|---:|"]
         lines += [f"| {name} | {value:.0f} |" for name, value in sorted(memory.items())]
     if imports:
-        lines += ["", "| import: lines | seconds | load for the index, s |", "|---:|---:|---:|"]
-        lines += [f"| {r['lines']:,} | {r['import_s']:.1f} | {r['load_s']:.1f} |" for r in imports]
+        lines += [
+            "",
+            "| import: lines | seconds | load for the index, s | start-up (load + index), s |",
+            "|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['lines']:,} | {r['import_s']:.1f} | {r['load_s']:.1f} | "
+            f"{'-' if r['startup_s'] is None else format(r['startup_s'], '.1f')} |"
+            for r in imports
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -55,6 +55,19 @@ def test_file_to_hash_hashmatch_fast_luma(benchmark: Any, jpeg_files: dict[str, 
     assert not result.exact_pdq and result.pdq - EXACT.hash_file(jpeg_files[size]).pdq <= 8
 
 
+@pytest.mark.parametrize("size", list(SIZES))
+def test_file_to_hash_phash(benchmark: Any, jpeg_files: dict[str, Path], size: str) -> None:
+    """imagehash's 64-bit pHash, for scale: a different, smaller hash, not a PDQ implementation."""
+    imagehash = pytest.importorskip("imagehash")
+    benchmark.group = f"file->hash {size}"
+
+    def phash_file(path: Path) -> Any:
+        with Image.open(path) as image:
+            return imagehash.phash(image)
+
+    assert benchmark(phash_file, jpeg_files[size]) is not None
+
+
 def _decoded(path: Path) -> np.ndarray:
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB"))
