@@ -119,6 +119,21 @@ def in_process_hashes(running: RunningServer, concurrency: int, requests: int) -
     return closed_loop(lambda: matcher.match_many(batch), concurrency, requests, HASH_BATCH)
 
 
+def media_load_args(mode: str, jpeg_files: dict[str, Path], concurrency: int, *extra: str) -> tuple[str, ...]:
+    """Load-generator arguments for MEDIA_REQUESTS 0.8 MP JPEG uploads."""
+    return (
+        "--mode",
+        mode,
+        "--media",
+        str(jpeg_files["1024x768"]),
+        "--concurrency",
+        str(concurrency),
+        "--requests",
+        str(MEDIA_REQUESTS),
+        *extra,
+    )
+
+
 def record(benchmark: Any, workload: str, path: str, concurrency: int, result: dict[str, float]) -> None:
     benchmark.extra_info.update(workload=workload, path=path, concurrency=concurrency, rows=ROWS, **result)
     assert result["errors"] == 0 and result["requests"] > 0
@@ -141,16 +156,7 @@ def test_media_grpc(
 ) -> None:
     running, token = server
     benchmark.group = "grpc media"
-    args = (
-        "--mode",
-        "media",
-        "--media",
-        str(jpeg_files["1024x768"]),
-        "--concurrency",
-        str(concurrency),
-        "--requests",
-        str(MEDIA_REQUESTS),
-    )
+    args = media_load_args("media", jpeg_files, concurrency)
     result = benchmark.pedantic(client_process, args=(running, token, *args), rounds=1)
     PEAK["media"] = max(PEAK.get("media", 0.0), result["throughput"])
     record(benchmark, "media", "grpc", concurrency, result)
@@ -162,16 +168,7 @@ def test_media_grpc_stream(
 ) -> None:
     running, token = server
     benchmark.group = "grpc media"
-    args = (
-        "--mode",
-        "media-stream",
-        "--media",
-        str(jpeg_files["1024x768"]),
-        "--concurrency",
-        str(concurrency),
-        "--requests",
-        str(MEDIA_REQUESTS),
-    )
+    args = media_load_args("media-stream", jpeg_files, concurrency)
     result = benchmark.pedantic(client_process, args=(running, token, *args), rounds=1)
     record(benchmark, "media", "grpc stream", concurrency, result)
 
@@ -182,18 +179,7 @@ def test_media_grpc_at_80_percent_of_peak(
     running, token = server
     rate = 0.8 * PEAK.get("media", 10.0)
     benchmark.group = "grpc media"
-    args = (
-        "--mode",
-        "media",
-        "--media",
-        str(jpeg_files["1024x768"]),
-        "--concurrency",
-        "32",
-        "--requests",
-        str(MEDIA_REQUESTS),
-        "--rate",
-        f"{rate:.2f}",
-    )
+    args = media_load_args("media", jpeg_files, 32, "--rate", f"{rate:.2f}")
     result = benchmark.pedantic(client_process, args=(running, token, *args), rounds=1)
     record(benchmark, "media", "grpc at 80% of peak", 0, result | {"offered_rate": rate})
 

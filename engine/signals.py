@@ -15,10 +15,6 @@ class SignalType(StrEnum):
     def byte_length(self) -> int:
         return _BYTE_LENGTHS[self]
 
-    @property
-    def is_exact(self) -> bool:
-        return self is not SignalType.PDQ
-
 
 _BYTE_LENGTHS = {SignalType.PDQ: 32, SignalType.MD5: 16, SignalType.SHA1: 20, SignalType.SHA256: 32}
 _HEX_LENGTHS = {signal: 2 * length for signal, length in _BYTE_LENGTHS.items()}

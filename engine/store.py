@@ -368,9 +368,10 @@ class Store:
         """Entries (live or tombstoned) by id, with their list and provenance."""
         wanted = sorted({int(i) for i in entry_ids})
         found: dict[int, ListEntry] = {}
+        provenances: dict[str, dict[int, tuple[str | None, str]]] = {}  # per list, read once per call
         for entry_id in wanted:
             row = self.db.execute(
-                "SELECT l.name, s.signal_type, s.first_entry, s.version, "
+                "SELECT l.name, s.signal_type, s.version, "
                 "substr(s.hash_values, (? - s.first_entry) * length(s.hash_values) / s.count + 1, "
                 "length(s.hash_values) / s.count), "
                 "substr(s.source_lines, (? - s.first_entry) * 8 + 1, 8) "
@@ -380,12 +381,14 @@ class Store:
             ).fetchone()
             if row is None:
                 continue
-            name, signal_text, _, version, value, line = row
+            name, signal_text, version, value, line = row
             meta = self.meta_range(entry_id, entry_id).get(entry_id, (None, None))
             removed = self.db.execute(
                 "SELECT removed_version FROM tombstones WHERE entry_id = ?", (entry_id,)
             ).fetchone()
-            provenance = self._provenance(str(name))
+            if name not in provenances:
+                provenances[name] = self._provenance(str(name))
+            provenance = provenances[name]
             found[entry_id] = ListEntry(
                 entry_id=entry_id,
                 list_name=str(name),
