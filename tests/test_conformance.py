@@ -16,6 +16,7 @@ from tests.conformance import (
     LiteralExpectation,
     core_expectations,
     literal_expectations,
+    literal_image_path,
 )
 
 CORE = core_expectations()
@@ -72,12 +73,6 @@ def test_every_pillow_mode_hashes_close_to_the_rgb_original() -> None:
 # ----- literal expectations from the upstream repository, each under the contract its row names -----
 
 LITERALS = literal_expectations()
-# Upstream tests name misc-images/b.jpg, which the repository lacks; the row's note says it is the bridge.
-IMAGE_ALIASES = {"pdq/data/misc-images/b.jpg": "pdq/data/bridge-mods/aaa-orig.jpg"}
-
-
-def _literal_image(image: str) -> str:
-    return IMAGE_ALIASES.get(image, image)
 
 
 def _rows(predicate: str, note: str = "") -> list[Any]:
@@ -90,7 +85,7 @@ def _rows(predicate: str, note: str = "") -> list[Any]:
 
 @pytest.mark.parametrize("row", _rows("exact hash") + _rows("exact", note="Java"))
 def test_java_and_python_threatexchange_literals_exactly(row: LiteralExpectation) -> None:
-    got = hasher(DownsampleKernel.FUSED).hash_file(ROOT / _literal_image(row.image)).pdq
+    got = hasher(DownsampleKernel.FUSED).hash_file(literal_image_path(row.image)).pdq
     assert got.hex() == row.expected_pdq
     if row.expected_quality is not None:
         assert got.quality == row.expected_quality
@@ -98,20 +93,20 @@ def test_java_and_python_threatexchange_literals_exactly(row: LiteralExpectation
 
 @pytest.mark.parametrize("row", _rows("listed"))
 def test_python_threatexchange_examples_exactly(row: LiteralExpectation) -> None:
-    got = hasher(DownsampleKernel.FUSED).hash_file(ROOT / _literal_image(row.image)).pdq
+    got = hasher(DownsampleKernel.FUSED).hash_file(literal_image_path(row.image)).pdq
     assert got.hex() == row.expected_pdq
 
 
 @pytest.mark.parametrize("row", _rows("Selenium"))
 def test_cpp_cli_literals_through_cli512_mode(row: LiteralExpectation) -> None:
-    got = hasher(DownsampleKernel.FUSED, contract=PdqContract.CLI512).hash_file(ROOT / _literal_image(row.image)).pdq
+    got = hasher(DownsampleKernel.FUSED, contract=PdqContract.CLI512).hash_file(literal_image_path(row.image)).pdq
     # The CLI decodes with CImg, not Pillow: exact, or within 2 bits where its decoder's pixels differ.
     assert got - PdqHash.from_hex(row.expected_pdq) <= 2
 
 
 @pytest.mark.parametrize("row", _rows("hamming<=16"))
 def test_pure_python_reference_literals_within_16_bits(row: LiteralExpectation) -> None:
-    got = hasher(DownsampleKernel.FUSED).hash_file(ROOT / _literal_image(row.image)).pdq
+    got = hasher(DownsampleKernel.FUSED).hash_file(literal_image_path(row.image)).pdq
     assert got - PdqHash.from_hex(row.expected_pdq) <= 16
 
 
