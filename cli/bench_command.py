@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.common import EXIT_FAILED, EXIT_OK, fail
+from hashing.errors import ReasonCode
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = ("hashing", "index", "import", "grpc", "robustness")
@@ -78,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
     suites = [s.strip() for s in args.suites.split(",") if s.strip()]
     unknown = set(suites) - set(SUITES)
     if unknown:
-        return fail(f"unknown suites: {', '.join(sorted(unknown))} (choose from {', '.join(SUITES)})")
+        return fail(ReasonCode.USAGE, f"unknown suites: {', '.join(sorted(unknown))} (choose from {', '.join(SUITES)})")
     if not (ROOT / "benchmarks").is_dir():
-        return fail("hashmatch bench runs from a checkout: benchmarks/ is not beside the packages")
+        return fail(ReasonCode.USAGE, "hashmatch bench runs from a checkout: benchmarks/ is not beside the packages")
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -1,12 +1,20 @@
-"""Arguments and output helpers shared by the `hashmatch` subcommands."""
+"""Arguments and output shared by the `hashmatch` subcommands: the store option, and the two error formats.
+
+Every error a user sees names a reason code from `hashing.errors.ReasonCode` and says what is wrong in plain
+words, never in Python's:
+* a failed input of a run that goes on (a file, a hash): `ERROR,REASON,input,detail` on stderr;
+* a failed command: `hashmatch: error: REASON: detail` on stderr, exit status 1 (2 for usage errors).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from engine.store import Store, default_db_path
+from hashing.errors import HashmatchError, ReasonCode
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -20,12 +28,37 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"SQLite store (default: $HASHMATCH_DB or {default_db_path()})",
     )
+    parser.add_argument(
+        "--create",
+        action="store_true",
+        help="create the store's directory if it is missing (the default location is always created)",
+    )
 
 
 def open_store(args: argparse.Namespace) -> Store:
-    return Store(args.db or default_db_path())
+    """The store named by --db or $HASHMATCH_DB, whose directory must exist (a typo must not start an empty
+    store) unless --create; the default location is created when missing."""
+    explicit = args.db or os.environ.get("HASHMATCH_DB")
+    path = Path(explicit) if explicit else default_db_path()
+    return Store(path, create_parents=bool(getattr(args, "create", False)) or not explicit)
 
 
-def fail(message: str) -> int:
-    sys.stderr.write(f"hashmatch: error: {message}\n")
-    return EXIT_FAILED
+def error_line(reason: ReasonCode | str, label: object, detail: str) -> str:
+    """The one line format for an input that failed while the run goes on."""
+    return f"ERROR,{reason},{label},{detail}"
+
+
+def fail(reason: ReasonCode, message: str, status: int = EXIT_FAILED) -> int:
+    sys.stderr.write(f"hashmatch: error: {reason}: {message}\n")
+    return status
+
+
+def fail_with(error: HashmatchError) -> int:
+    return fail(error.reason, error.detail)
+
+
+def os_error(exc: OSError) -> HashmatchError:
+    """An OSError in plain words, with the reason the media layer uses for the same condition."""
+    reason = ReasonCode.NOT_FOUND if isinstance(exc, FileNotFoundError) else ReasonCode.UNREADABLE
+    where = f"{exc.filename}: " if exc.filename else ""
+    return HashmatchError(reason, f"{where}{exc.strerror or 'input/output error'}")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from cli.common import error_line
 from hashing.decode import DecodeLimits, DecodeOptions
 from hashing.errors import HashmatchError, ReasonCode
 from hashing.media_hasher import HashOptions, MediaHasher, MediaHashes
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     try:
         hasher = build_hasher(args)
     except (ValueError, RuntimeError, ImportError) as exc:
-        err.write(f"hashmatch hash: error: {exc}\n")
+        err.write(f"hashmatch: error: {ReasonCode.USAGE}: {exc}\n")
         return EXIT_USAGE
     failed = 0
     unreadable: list[OSError] = []
@@ -121,12 +122,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             hashes = hasher.hash_file(path)
         except HashmatchError as exc:
             failed += 1
-            err.write(f"ERROR,{exc.reason},{path},{exc.detail}\n")
+            err.write(error_line(exc.reason, path, exc.detail) + "\n")
             continue
         out.write((format_json(hashes, path) if args.json else format_csv(hashes, path)) + "\n")
     for error in unreadable:
         failed += 1
-        err.write(f"ERROR,{ReasonCode.UNREADABLE},{error.filename},{error.strerror}\n")
+        err.write(error_line(ReasonCode.UNREADABLE, error.filename, error.strerror or "") + "\n")
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 

@@ -1,4 +1,4 @@
-"""`hashmatch lists ...`: create, import, inspect, diff, activate, export and remove hash lists."""
+"""`hashmatch lists ...`: create, import, set, inspect, diff, activate, export and remove hash lists."""
 
 from __future__ import annotations
 
@@ -8,16 +8,25 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli.common import EXIT_OK, EXIT_USAGE, add_db_argument, fail, open_store
+from cli.common import EXIT_OK, EXIT_USAGE, add_db_argument, fail, fail_with, open_store
 from engine.exporters import ExportFormat, export_entries
 from engine.importers.formats import ImportFormat, read_records
-from engine.importers.records import ImportFormatError
-from engine.importing import ImportMode, ImportReport, import_records
-from engine.lists import DEFAULT_THRESHOLD, HashList, ListAction, SourceProgramme
+from engine.importing import ImportGuard, ImportMode, ImportRefusedError, ImportReport, import_records
+from engine.lists import (
+    DEFAULT_THRESHOLD,
+    HashList,
+    ListAction,
+    ListEntry,
+    ListSettings,
+    ListSettingsError,
+    SourceProgramme,
+)
 from engine.signals import SignalType
-from engine.store import ListNotFoundError, Store, StoreError
+from engine.store import ListNotFoundError, Store
+from hashing.errors import ReasonCode
 
 MAX_REJECTS_SHOWN = 20
+DEFAULT_MAX_SHRINK_PERCENT = 50.0
 
 
 def register(commands: Any) -> None:
@@ -28,7 +37,14 @@ def register(commands: Any) -> None:
     _list_options(create)
     create.set_defaults(run=run_create)
 
-    load = sub.add_parser("import", help="import a list file as a new version (creating the list if needed)")
+    load = sub.add_parser(
+        "import",
+        help="import a list file as a new version (creating the list if needed)",
+        description="Import FILE as the next version of the list. Refused, writing nothing, when not one record "
+        "is accepted, when the file is a delta (deletion records) imported as replace, when it cannot be read to "
+        "its end, or when it would remove more than --max-shrink of the live entries (--allow-shrink allows it). "
+        "--threshold, --action and --negative given here become the new version's settings.",
+    )
     load.add_argument("file", type=Path)
     _list_options(load)
     load.add_argument("--format", choices=[f.value for f in ImportFormat], default=ImportFormat.AUTO.value)
@@ -43,7 +59,29 @@ def register(commands: Any) -> None:
     load.add_argument("--rejects", type=Path, help="write every rejected line as CSV (line,reason,detail)")
     load.add_argument("--note", default="", help="a note stored with the version")
     load.add_argument("--json", action="store_true", help="print the import report as JSON")
+    load.add_argument(
+        "--max-shrink",
+        type=_percent,
+        default=DEFAULT_MAX_SHRINK_PERCENT,
+        metavar="PERCENT",
+        help=f"refuse an import that removes more than this share of the live entries (default "
+        f"{DEFAULT_MAX_SHRINK_PERCENT:.0f})",
+    )
+    load.add_argument(
+        "--allow-shrink", action="store_true", help="allow an import that removes more than --max-shrink, or all"
+    )
     load.set_defaults(run=run_import)
+
+    settings = sub.add_parser(
+        "set",
+        help="change a list's threshold, action or negative flag (a new version)",
+        description="Create the next version with the latest version's entries and new settings. Activating an "
+        "older version brings back the settings it was made with.",
+    )
+    settings.add_argument("name")
+    _settings_options(settings)
+    settings.add_argument("--no-activate", action="store_true", help="create the version without activating it")
+    settings.set_defaults(run=run_set)
 
     listing = sub.add_parser("ls", help="list the lists")
     listing.add_argument("--json", action="store_true")
@@ -59,7 +97,12 @@ def register(commands: Any) -> None:
     versions.add_argument("--json", action="store_true")
     versions.set_defaults(run=run_versions)
 
-    diff = sub.add_parser("diff", help="entries added and removed between two versions")
+    diff = sub.add_parser(
+        "diff",
+        help="entries added, removed and reclassified between two versions",
+        description="Compares content (type, hash, external id), not entry ids: an entry removed and imported "
+        "again (a rollback) is no difference. Lines: '+' added, '-' removed, '~' new classification.",
+    )
     diff.add_argument("name")
     diff.add_argument("old", type=int)
     diff.add_argument("new", type=int)
@@ -71,7 +114,7 @@ def register(commands: Any) -> None:
     activate.add_argument("version", type=int)
     activate.set_defaults(run=run_activate)
 
-    export = sub.add_parser("export", help="write a version's live entries")
+    export = sub.add_parser("export", help="write a version's live entries (CSV keeps their provenance)")
     export.add_argument("name")
     export.add_argument("--version", type=int, help="default: the active version")
     export.add_argument("--format", choices=[f.value for f in ExportFormat], default=ExportFormat.CSV.value)
@@ -83,80 +126,153 @@ def register(commands: Any) -> None:
     remove.add_argument("--yes", action="store_true", help="required: confirms the deletion")
     remove.set_defaults(run=run_rm)
 
-    for command in (create, load, listing, show, versions, diff, activate, export, remove):
+    for command in (create, load, settings, listing, show, versions, diff, activate, export, remove):
         add_db_argument(command)
+
+
+def _signal_types(text: str) -> frozenset[SignalType]:
+    names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in {s.value for s in SignalType}]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown signal type {', '.join(map(repr, unknown)) or '(none given)'}; "
+            f"choose from {', '.join(s.value for s in SignalType)}"
+        )
+    return frozenset(SignalType(n) for n in names)
+
+
+def _threshold(text: str) -> int:
+    if not text.strip().isdigit() or not 0 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"a threshold is a whole number of bits within 0..256, not {text!r}")
+    return int(text)
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 100.0:
+        raise argparse.ArgumentTypeError(f"a percentage within 0..100, not {text!r}")
+    return value
+
+
+def _settings_options(parser: argparse.ArgumentParser) -> None:
+    """Unset options are None, so that an import or `set` changes only what was asked for."""
+    parser.add_argument(
+        "--threshold",
+        type=_threshold,
+        default=None,
+        help=f"PDQ match threshold in bits (new lists: {DEFAULT_THRESHOLD})",
+    )
+    parser.add_argument("--action", choices=[a.value for a in ListAction], default=None, help="new lists: remove")
+    parser.add_argument(
+        "--negative",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a list of known false positives (--no-negative: an ordinary list)",
+    )
 
 
 def _list_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", dest="name", required=True, help="list name")
-    parser.add_argument("--source", choices=[s.value for s in SourceProgramme], default=SourceProgramme.LOCAL.value)
-    parser.add_argument("--types", default="pdq,md5,sha1,sha256", help="signal types the list holds (comma-separated)")
-    parser.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD, help="PDQ match threshold in bits")
-    parser.add_argument("--action", choices=[a.value for a in ListAction], default=ListAction.REMOVE.value)
-    parser.add_argument("--negative", action="store_true", help="a list of known false positives")
+    parser.add_argument("--source", choices=[s.value for s in SourceProgramme], default=None, help="new lists: local")
+    parser.add_argument(
+        "--types", type=_signal_types, default=None, help="signal types the list holds (new lists: pdq,md5,sha1,sha256)"
+    )
+    _settings_options(parser)
 
 
 def _spec(args: argparse.Namespace) -> HashList:
+    """A new list from the options, with the defaults for what was not given."""
     return HashList(
         name=args.name,
-        source=SourceProgramme(args.source),
-        signal_types=frozenset(SignalType(t.strip()) for t in args.types.split(",") if t.strip()),
-        threshold=args.threshold,
-        action=ListAction(args.action),
-        negative=args.negative,
+        source=SourceProgramme(args.source or SourceProgramme.LOCAL.value),
+        signal_types=args.types or frozenset(SignalType),
+        threshold=DEFAULT_THRESHOLD if args.threshold is None else args.threshold,
+        action=ListAction(args.action or ListAction.REMOVE.value),
+        negative=bool(args.negative),
     )
 
 
-def _guarded(run: Any) -> Any:
-    """Store and input errors become one clear line on stderr and exit status 1, never a traceback."""
+def _asked_settings(args: argparse.Namespace, current: ListSettings) -> ListSettings:
+    return ListSettings(
+        threshold=current.threshold if args.threshold is None else args.threshold,
+        action=current.action if args.action is None else ListAction(args.action),
+        negative=current.negative if args.negative is None else args.negative,
+    )
 
+
+def _with_store(run: Any) -> Any:
     def wrapper(args: argparse.Namespace) -> int:
-        try:
-            with open_store(args) as store:
-                return int(run(store, args))
-        except ListNotFoundError as exc:
-            return fail(f"no list named {exc.name!r} (see 'hashmatch lists ls')")
-        except (StoreError, ImportFormatError, ValueError, OSError) as exc:
-            return fail(str(exc))
+        with open_store(args) as store:
+            return int(run(store, args))
 
     return wrapper
 
 
-@_guarded
+@_with_store
 def run_create(store: Store, args: argparse.Namespace) -> int:
     created = store.create_list(_spec(args))
     print(f"created list {created.name!r}")
     return EXIT_OK
 
 
-@_guarded
+def _existing_list_fits(store: Store, args: argparse.Namespace) -> None:
+    """A list's source and signal types are fixed at creation: a different one asked for is an error, not
+    something to ignore in silence."""
+    existing = store.get_list(args.name)
+    if args.source is not None and args.source != existing.source.value:
+        raise ListSettingsError(f"list {args.name!r} comes from {existing.source.value!r}, not {args.source!r}")
+    if args.types is not None and args.types != existing.signal_types:
+        held = ",".join(sorted(s.value for s in existing.signal_types))
+        raise ListSettingsError(f"list {args.name!r} holds {held}; its signal types cannot change on import")
+
+
+@_with_store
 def run_import(store: Store, args: argparse.Namespace) -> int:
     try:
-        store.get_list(args.name)
+        _existing_list_fits(store, args)
     except ListNotFoundError:
         store.create_list(_spec(args))
     progress = _progress_printer() if sys.stderr.isatty() else None
-    report = import_records(
-        store,
-        args.name,
-        read_records(args.file, ImportFormat(args.format)),
-        mode=ImportMode(args.mode),
-        source_file=str(args.file),
-        activate=not args.no_activate,
-        default_64_hex=SignalType.SHA256 if args.sha256 else SignalType.PDQ,
-        progress=progress,
-        note=args.note,
-    )
-    if args.rejects:
-        with args.rejects.open("w") as out:
-            out.write("line,reason,detail\n")
-            for reject in report.rejects:
-                out.write(f"{reject.line},{reject.reason},{json.dumps(reject.detail)}\n")
+    try:
+        report = import_records(
+            store,
+            args.name,
+            read_records(args.file, ImportFormat(args.format)),
+            mode=ImportMode(args.mode),
+            source_file=str(args.file),
+            activate=not args.no_activate,
+            default_64_hex=SignalType.SHA256 if args.sha256 else SignalType.PDQ,
+            progress=progress,
+            note=args.note,
+            guard=ImportGuard(max_shrink=args.max_shrink / 100.0, allow_shrink=args.allow_shrink),
+            settings=_asked_settings(args, store.latest_settings(args.name)),
+        )
+    except ImportRefusedError as refused:
+        if progress is not None:
+            sys.stderr.write("\n")
+        _write_rejects(args.rejects, refused.report)
+        _print_reject_summary(refused.report)
+        return fail_with(refused)
+    if progress is not None:
+        sys.stderr.write("\n")
+    _write_rejects(args.rejects, report)
     if args.json:
         print(json.dumps(_report_dict(report)))
     else:
         _print_report(report, activated=not args.no_activate)
     return EXIT_OK
+
+
+def _write_rejects(path: Path | None, report: ImportReport) -> None:
+    if path is None:
+        return
+    with path.open("w") as out:
+        out.write("line,reason,detail\n")
+        for reject in report.rejects:
+            out.write(f"{reject.line},{reject.reason},{json.dumps(reject.detail)}\n")
 
 
 def _progress_printer() -> Any:
@@ -173,13 +289,16 @@ def _report_dict(report: ImportReport) -> dict[str, Any]:
         "version": report.version,
         "mode": report.mode.value,
         "records_read": report.records_read,
+        "accepted": report.accepted,
         "added": report.added,
+        "changed": report.changed,
         "unchanged": report.unchanged,
         "removed": report.removed,
         "total": report.total,
         "rejected": report.rejected,
         "rejected_by_reason": report.reject_counts(),
         "rejects": [{"line": r.line, "reason": r.reason.value, "detail": r.detail} for r in report.rejects],
+        "settings_changed": report.settings_changed,
     }
 
 
@@ -187,15 +306,48 @@ def _print_report(report: ImportReport, activated: bool) -> None:
     state = "active" if activated else "not activated"
     print(
         f"list {report.list_name!r} version {report.version} ({report.mode}, {state}): "
-        f"{report.added} added, {report.unchanged} unchanged, {report.removed} removed, {report.total} total; "
-        f"{report.rejected} rejected of {report.records_read} records"
+        f"{report.added} added, {report.changed} changed, {report.unchanged} unchanged, {report.removed} removed, "
+        f"{report.total} total; {report.rejected} rejected of {report.records_read} records"
     )
+    for change in report.settings_changed:
+        print(f"  settings: {change}")
     for reason, count in sorted(report.reject_counts().items()):
         print(f"  {reason}: {count}")
+    _print_reject_lines(report)
+
+
+def _print_reject_summary(report: ImportReport) -> None:
+    for reason, count in sorted(report.reject_counts().items()):
+        print(f"  {reason}: {count}", file=sys.stderr)
+    _print_reject_lines(report)
+
+
+def _print_reject_lines(report: ImportReport) -> None:
     for reject in report.rejects[:MAX_REJECTS_SHOWN]:
         print(f"  line {reject.line}: {reject.reason} {reject.detail}", file=sys.stderr)
     if report.rejected > MAX_REJECTS_SHOWN:
         print(f"  ... {report.rejected - MAX_REJECTS_SHOWN} more (--rejects FILE writes them all)", file=sys.stderr)
+
+
+@_with_store
+def run_set(store: Store, args: argparse.Namespace) -> int:
+    if args.threshold is None and args.action is None and args.negative is None:
+        return fail(ReasonCode.USAGE, "give --threshold, --action or --negative/--no-negative", EXIT_USAGE)
+    version = store.change_settings(
+        args.name, _asked_settings(args, store.latest_settings(args.name)), activate=not args.no_activate
+    )
+    if version is None:
+        latest, active = store.latest_version(args.name), store.get_list(args.name).active_version
+        hint = (
+            ""
+            if latest == active
+            else f" (version {active} is active: 'hashmatch lists activate {args.name} {latest}')"
+        )
+        print(f"list {args.name!r}: the latest version, {latest}, has these settings already; no new version{hint}")
+        return EXIT_OK
+    state = "active" if not args.no_activate else "not activated"
+    print(f"list {args.name!r} version {version.number} ({state}): {version.note}")
+    return EXIT_OK
 
 
 def _list_dict(store: Store, hash_list: HashList) -> dict[str, Any]:
@@ -213,7 +365,7 @@ def _list_dict(store: Store, hash_list: HashList) -> dict[str, Any]:
     }
 
 
-@_guarded
+@_with_store
 def run_ls(store: Store, args: argparse.Namespace) -> int:
     rows = [_list_dict(store, h) for h in store.lists()]
     if args.json:
@@ -240,12 +392,15 @@ def _versions_dicts(store: Store, name: str) -> list[dict[str, Any]]:
             "total": v.total,
             "rejected": v.rejected,
             "note": v.note,
+            "threshold": v.settings.threshold,
+            "action": v.settings.action.value,
+            "negative": v.settings.negative,
         }
         for v in store.versions(name)
     ]
 
 
-@_guarded
+@_with_store
 def run_show(store: Store, args: argparse.Namespace) -> int:
     record = _list_dict(store, store.get_list(args.name)) | {"versions": _versions_dicts(store, args.name)}
     if args.json:
@@ -258,7 +413,7 @@ def run_show(store: Store, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_guarded
+@_with_store
 def run_versions(store: Store, args: argparse.Namespace) -> int:
     rows = _versions_dicts(store, args.name)
     if args.json:
@@ -269,39 +424,54 @@ def run_versions(store: Store, args: argparse.Namespace) -> int:
 
 
 def _print_versions(rows: list[dict[str, Any]], active: int | None) -> None:
-    header = f"{'version':>7} {'created_at':25} {'kind':8} {'added':>9} {'removed':>9} {'total':>10} {'rejected':>8}"
+    header = (
+        f"{'version':>7} {'created_at':25} {'kind':8} {'added':>9} {'removed':>9} {'total':>10} {'rejected':>8} "
+        f"{'thr':>3} {'action':7} {'neg':3}"
+    )
     print("  " + header)
     for r in rows:
         mark = "*" if r["version"] == active else " "
         print(
             f"{mark} {r['version']:>7} {r['created_at']:25} {r['kind']:8} {r['added']:>9} {r['removed']:>9} "
-            f"{r['total']:>10} {r['rejected']:>8}  {r['source_file'] or ''}"
+            f"{r['total']:>10} {r['rejected']:>8} {r['threshold']:>3} {r['action']:7} "
+            f"{'yes' if r['negative'] else 'no':3}  {r['source_file'] or r['note'] or ''}"
         )
 
 
-@_guarded
+@_with_store
 def run_diff(store: Store, args: argparse.Namespace) -> int:
     for number in (args.old, args.new):
         store.resolve_version(args.name, number)
-    added, removed = store.diff(args.name, args.old, args.new)
+    diff = store.diff(args.name, args.old, args.new)
     if args.json:
         print(
             json.dumps(
                 {
-                    "added": [_entry_dict(e) for e in added],
-                    "removed": [_entry_dict(e) for e in removed],
+                    "added": [_entry_dict(e) for e in diff.added],
+                    "removed": [_entry_dict(e) for e in diff.removed],
+                    "changed": [{"before": _entry_dict(b), "after": _entry_dict(a)} for b, a in diff.changed],
                 }
             )
         )
         return EXIT_OK
-    for sign, entries in (("+", added), ("-", removed)):
+    for sign, entries in (("+", diff.added), ("-", diff.removed)):
         for e in entries:
-            print(f"{sign} {e.signal_type.value} {e.hex} {e.external_id or ''} {e.classification or ''}".rstrip())
-    print(f"{len(added)} added, {len(removed)} removed from version {args.old} to {args.new}", file=sys.stderr)
+            print(f"{sign} {_entry_text(e)}")
+    for before, after in diff.changed:
+        print(f"~ {_entry_text(after)} (was {before.classification or '-'})")
+    print(
+        f"{len(diff.added)} added, {len(diff.removed)} removed, {len(diff.changed)} reclassified from version "
+        f"{args.old} to {args.new}",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
-def _entry_dict(entry: Any) -> dict[str, Any]:
+def _entry_text(entry: ListEntry) -> str:
+    return f"{entry.signal_type.value} {entry.hex} {entry.external_id or ''} {entry.classification or ''}".rstrip()
+
+
+def _entry_dict(entry: ListEntry) -> dict[str, Any]:
     return {
         "entry_id": entry.entry_id,
         "signal_type": entry.signal_type.value,
@@ -314,14 +484,14 @@ def _entry_dict(entry: Any) -> dict[str, Any]:
     }
 
 
-@_guarded
+@_with_store
 def run_activate(store: Store, args: argparse.Namespace) -> int:
     store.activate(args.name, args.version)
     print(f"list {args.name!r}: version {args.version} is active")
     return EXIT_OK
 
 
-@_guarded
+@_with_store
 def run_export(store: Store, args: argparse.Namespace) -> int:
     entries = store.entries(args.name, args.version)
     fmt = ExportFormat(args.format)
@@ -334,11 +504,10 @@ def run_export(store: Store, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_guarded
+@_with_store
 def run_rm(store: Store, args: argparse.Namespace) -> int:
     if not args.yes:
-        print(f"hashmatch: refusing to delete list {args.name!r} without --yes", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(ReasonCode.USAGE, f"refusing to delete list {args.name!r} without --yes", EXIT_USAGE)
     store.delete_list(args.name)
     print(f"deleted list {args.name!r}")
     return EXIT_OK

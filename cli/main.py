@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from cli import bench_command, hash_command, lists_command, match_command, serve_command
+from cli.common import fail, fail_with, os_error
+from hashing.errors import HashmatchError, ReasonCode
+
+EXIT_INTERRUPTED = 130
+DEBUG_VARIABLE = "HASHMATCH_DEBUG"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,10 +31,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
+    except HashmatchError as exc:
+        return fail_with(exc)
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as command-line tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        return fail_with(os_error(exc))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception:
+        # A bug: users get one line and the reason code; the traceback is for whoever debugs it.
+        if os.environ.get(DEBUG_VARIABLE):
+            traceback.print_exc()
+        return fail(ReasonCode.INTERNAL, f"unexpected failure; run again with {DEBUG_VARIABLE}=1 for the details")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from engine.store import default_db_path
 from grpc_api.auth import Role, TokenStore
 from grpc_api.server import RunningServer, ServerConfig, serve_forever
 from hashing.decode import DecodeLimits
+from hashing.errors import ReasonCode
 
 # setting -> (type, default, help)
 SETTINGS: dict[str, tuple[Callable[[str], Any], Any, str]] = {
@@ -123,8 +124,7 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         config = build_config(args, dict(os.environ))
     except (ValueError, OSError, tomllib.TOMLDecodeError) as exc:
-        fail(str(exc))
-        return EXIT_USAGE
+        return fail(ReasonCode.INVALID_SETTING, str(exc), EXIT_USAGE)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
     def ready(running: RunningServer) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from engine.signals import SignalType
+from hashing.errors import HashmatchError, ReasonCode
 
 DEFAULT_THRESHOLD = 31
 
@@ -27,6 +28,41 @@ class ListAction(StrEnum):
     REVIEW = "review"
 
 
+class ListSettingsError(HashmatchError, ValueError):
+    """A list's settings are invalid (name, signal types, threshold)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ReasonCode.INVALID_SETTING, message)
+
+
+def check_threshold(threshold: int) -> int:
+    if not 0 <= threshold <= 256:
+        raise ListSettingsError(f"the PDQ threshold is within 0..256 bits, not {threshold}")
+    return threshold
+
+
+@dataclass(frozen=True)
+class ListSettings:
+    """What a version is matched with. Each version keeps its own, so activating an old version brings its
+    settings back with its entries."""
+
+    threshold: int = DEFAULT_THRESHOLD
+    action: ListAction = ListAction.REMOVE
+    negative: bool = False
+
+    def __post_init__(self) -> None:
+        check_threshold(self.threshold)
+
+    def changes_from(self, old: ListSettings) -> list[str]:
+        """Human-readable changes, e.g. ["threshold 31 -> 24"]; empty when equal."""
+        pairs = (
+            ("threshold", old.threshold, self.threshold),
+            ("action", old.action.value, self.action.value),
+            ("negative", old.negative, self.negative),
+        )
+        return [f"{name} {before} -> {after}" for name, before, after in pairs if before != after]
+
+
 @dataclass(frozen=True)
 class HashList:
     name: str
@@ -37,6 +73,10 @@ class HashList:
     negative: bool = False  # known false positives: a match here suppresses perceptual matches elsewhere
     active_version: int | None = None
     created_at: str = ""
+
+    @property
+    def settings(self) -> ListSettings:
+        return ListSettings(self.threshold, self.action, self.negative)
 
 
 @dataclass(frozen=True)
@@ -51,6 +91,7 @@ class ListVersion:
     total: int
     rejected: int
     note: str = ""
+    settings: ListSettings = ListSettings()
 
 
 @dataclass(frozen=True)
@@ -66,6 +107,11 @@ class ListEntry:
     imported_at: str
     added_version: int
     removed_version: int | None = None
+
+    @property
+    def content_key(self) -> tuple[str, bytes, str]:
+        """What makes two entries the same entry, whatever their ids: type, hash and external id."""
+        return (self.signal_type.value, self.value, self.external_id or "")
 
     @property
     def hex(self) -> str:

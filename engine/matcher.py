@@ -4,7 +4,7 @@ negative lists, and the decision, with the evidence a removal or a referral need
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -16,7 +16,7 @@ from engine.lists import HashList, ListAction
 from engine.signals import SignalType
 from engine.store import Store
 from hashing.errors import ReasonCode
-from hashing.media_hasher import MediaHashes
+from hashing.media_hasher import MediaHashes, MediaOutcome
 from hashing.pdq import DIHEDRAL_NAMES
 from hashing.pdq_hash import PdqHash
 
@@ -38,6 +38,7 @@ class QueryHashes:
     md5: bytes | None = None
     sha1: bytes | None = None
     sha256: bytes | None = None
+    reasons: tuple[ReasonCode, ...] = ()  # why part of the query is missing, e.g. UNDECODABLE: no PDQ
 
     @classmethod
     def of_media(cls, hashes: MediaHashes) -> QueryHashes:
@@ -48,6 +49,19 @@ class QueryHashes:
             md5=bytes.fromhex(digests.md5) if digests else None,
             sha1=bytes.fromhex(digests.sha1) if digests else None,
             sha256=bytes.fromhex(digests.sha256) if digests else None,
+        )
+
+    @classmethod
+    def of_outcome(cls, outcome: MediaOutcome) -> QueryHashes:
+        """The digests always; the PDQ when there is one, else the reason there is none."""
+        if outcome.hashes is not None:
+            return cls.of_media(outcome.hashes)
+        digests = outcome.digests
+        return cls(
+            md5=bytes.fromhex(digests.md5),
+            sha1=bytes.fromhex(digests.sha1),
+            sha256=bytes.fromhex(digests.sha256),
+            reasons=(outcome.error.reason,) if outcome.error else (),
         )
 
     def exact(self) -> dict[SignalType, bytes]:
@@ -125,8 +139,12 @@ class LoadedList:
 
 
 def load_list(store: Store, name: str, version: int | None = None, backend: IndexBackend | str = "auto") -> LoadedList:
-    spec = store.get_list(name)
+    """One version with the settings it was made with (its threshold, action and negative flag)."""
     number = store.resolve_version(name, version)
+    settings = store.version_settings(name, number)
+    spec = replace(
+        store.get_list(name), threshold=settings.threshold, action=settings.action, negative=settings.negative
+    )
     index: HashIndex | None = None
     pdq_ids = np.zeros(0, dtype=np.int64)
     if SignalType.PDQ in spec.signal_types:
@@ -196,10 +214,12 @@ class Matcher:
                 for signal, value in query.exact().items():
                     for entry_id in loaded.exact.get(signal, {}).get(value, []):
                         hits[q].append((loaded, entry_id, signal, 0, None))
-        entries = self.store.entries_by_id({h[1] for per_query in hits for h in per_query})
+        # One evidence query per batch, whatever the number of matches: a flood of re-uploads of one listed
+        # image must cost what a flood of unlisted ones does.
+        evidence = self.store.evidence({h[1] for per_query in hits for h in per_query})
         elapsed = (time.perf_counter() - started) * 1000.0 / max(1, len(queries))
         return [
-            self._verdict(query, per_query, entries, is_gated, elapsed)
+            self._verdict(query, per_query, evidence, is_gated, elapsed)
             for query, per_query, is_gated in zip(queries, hits, gated, strict=True)
         ]
 
@@ -207,20 +227,21 @@ class Matcher:
         self,
         query: QueryHashes,
         hits: list[tuple[LoadedList, int, SignalType, int, str | None]],
-        entries: dict[int, Any],
+        evidence: dict[int, tuple[str | None, str | None]],
         gated: bool,
         elapsed_ms: float,
     ) -> Verdict:
         best: dict[tuple[str, int], MatchedEntry] = {}
         for loaded, entry_id, signal, distance, variant in hits:
-            entry = entries.get(entry_id)  # None only if the list was deleted after this matcher loaded it
+            # No evidence: the entry has no external id or classification, or its list was deleted meanwhile.
+            external_id, classification = evidence.get(entry_id, (None, None))
             matched = MatchedEntry(
                 list_name=loaded.spec.name,
                 list_version=loaded.version,
                 entry_id=entry_id,
                 signal_type=signal,
-                external_id=entry.external_id if entry else None,
-                classification=entry.classification if entry else None,
+                external_id=external_id,
+                classification=classification,
                 distance=distance,
                 dihedral_variant=variant,
                 action=loaded.spec.action,
@@ -254,7 +275,7 @@ class Matcher:
             list_versions=self.list_versions,
             suppressed=suppressed,
             negative_matches=negative,
-            reasons=(ReasonCode.QUALITY_TOO_LOW,) if gated else (),
+            reasons=query.reasons + ((ReasonCode.QUALITY_TOO_LOW,) if gated else ()),
             elapsed_ms=elapsed_ms,
         )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from hashing.errors import HashmatchError, ReasonCode
+
 
 class SignalType(StrEnum):
     PDQ = "pdq"
@@ -39,30 +41,14 @@ _ALIASES = {
 }
 
 
-class RejectReason(StrEnum):
-    """Why an import line was not accepted. Stable strings: reports and tests key on them."""
-
-    BAD_LENGTH = "BAD_LENGTH"
-    NOT_HEX = "NOT_HEX"
-    ZERO_PDQ = "ZERO_PDQ"
-    UNKNOWN_TYPE = "UNKNOWN_TYPE"
-    TYPE_NOT_IN_LIST = "TYPE_NOT_IN_LIST"
-    DUPLICATE = "DUPLICATE"
-    MALFORMED = "MALFORMED"
-    MISSING_HASH = "MISSING_HASH"
-
-
-class SignalValueError(ValueError):
-    def __init__(self, reason: RejectReason, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+class SignalValueError(HashmatchError, ValueError):
+    """A list line's or a query's hash text is not a valid value of its type; `reason` says how."""
 
 
 def signal_type_named(name: str) -> SignalType:
     signal = _ALIASES.get(name.strip().lower())
     if signal is None:
-        raise SignalValueError(RejectReason.UNKNOWN_TYPE, f"unknown signal type {name.strip()!r}")
+        raise SignalValueError(ReasonCode.UNKNOWN_TYPE, f"unknown signal type {name.strip()!r}")
     return signal
 
 
@@ -73,7 +59,7 @@ def infer_signal_type(text: str, default_for_64_hex: SignalType = SignalType.PDQ
         return default_for_64_hex
     inferred = _BY_HEX_LENGTH.get(length)
     if inferred is None:
-        raise SignalValueError(RejectReason.BAD_LENGTH, f"{length} characters matches no signal type")
+        raise SignalValueError(ReasonCode.BAD_LENGTH, f"{length} characters matches no signal type")
     return inferred
 
 
@@ -82,13 +68,13 @@ def parse_signal(signal: SignalType, text: str) -> bytes:
     value = text.strip()
     expected = _HEX_LENGTHS[signal]
     if len(value) != expected:
-        raise SignalValueError(RejectReason.BAD_LENGTH, f"{signal} needs {expected} hex digits, got {len(value)}")
+        raise SignalValueError(ReasonCode.BAD_LENGTH, f"{signal} needs {expected} hex digits, got {len(value)}")
     try:
         raw = bytes.fromhex(value)
     except ValueError:
         raw = b""
     if len(raw) * 2 != expected:  # fromhex also skips spaces: "ab cd" must not pass
-        raise SignalValueError(RejectReason.NOT_HEX, f"{signal} contains characters other than 0-9, a-f")
+        raise SignalValueError(ReasonCode.NOT_HEX, f"{signal} contains characters other than 0-9, a-f")
     if raw == _ZERO_PDQ and signal is SignalType.PDQ:
-        raise SignalValueError(RejectReason.ZERO_PDQ, "the all-zero PDQ hash (images under 5 px) matches nothing")
+        raise SignalValueError(ReasonCode.ZERO_PDQ, "the all-zero PDQ hash (images under 5 px) matches nothing")
     return raw

@@ -13,6 +13,7 @@ transaction, so a crash part-way leaves the previous version exactly as it was.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -22,14 +23,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from engine.lists import HashList, ListAction, ListEntry, ListVersion, SourceProgramme
+from engine.lists import (
+    HashList,
+    ListAction,
+    ListEntry,
+    ListSettings,
+    ListSettingsError,
+    ListVersion,
+    SourceProgramme,
+    check_threshold,
+)
 from engine.signals import SignalType
+from hashing.errors import HashmatchError, ReasonCode
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SEGMENT_ENTRIES = 65_536
+EVIDENCE_CHUNK = 50_000  # entry ids per evidence query (one JSON array parameter)
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -86,25 +99,40 @@ _MIGRATIONS: dict[int, str] = {
     );
     INSERT INTO counters (name, value) VALUES ('next_entry_id', 1);
     """,
+    # Settings per version (activating an old version brings its settings back); per-entry provenance where
+    # it differs from the adding version's (an export re-imported keeps each entry's original file and time).
+    2: """
+    ALTER TABLE versions ADD COLUMN threshold INTEGER;
+    ALTER TABLE versions ADD COLUMN action TEXT;
+    ALTER TABLE versions ADD COLUMN negative INTEGER;
+    UPDATE versions SET
+        threshold = (SELECT threshold FROM lists WHERE lists.id = versions.list_id),
+        action = (SELECT action FROM lists WHERE lists.id = versions.list_id),
+        negative = (SELECT negative FROM lists WHERE lists.id = versions.list_id);
+    ALTER TABLE entry_meta ADD COLUMN source_file TEXT;
+    ALTER TABLE entry_meta ADD COLUMN imported_at TEXT;
+    """,
 }
 
 
-class StoreError(Exception):
-    pass
-
-
-class ListSettingsError(StoreError, ValueError):
-    """A list's settings are invalid (name, signal types, threshold)."""
+class StoreError(HashmatchError):
+    """The store cannot do what was asked; `reason` says why (LIST_NOT_FOUND, VERSION_NOT_FOUND, ...)."""
 
 
 class ListExistsError(StoreError):
-    pass
-
-
-class ListNotFoundError(StoreError, KeyError):
     def __init__(self, name: str) -> None:
-        super().__init__(f"no list named {name!r}")
+        super().__init__(ReasonCode.LIST_EXISTS, f"a list named {name!r} exists already")
+
+
+class ListNotFoundError(StoreError):
+    def __init__(self, name: str) -> None:
+        super().__init__(ReasonCode.LIST_NOT_FOUND, f"no list named {name!r} (see 'hashmatch lists ls')")
         self.name = name
+
+
+class StoreUnavailableError(StoreError):
+    def __init__(self, message: str) -> None:
+        super().__init__(ReasonCode.STORE_UNAVAILABLE, message)
 
 
 def default_db_path() -> Path:
@@ -141,28 +169,65 @@ class Segment:
         return np.arange(self.first_entry, self.first_entry + self.values.shape[0], dtype=np.int64)
 
 
-_LIST_COLUMNS = "name, source, signal_types, threshold, action, negative, active_version, created_at"
+# A list with the settings of its active version (what is being matched), else the list's latest settings.
+class EntryMeta(NamedTuple):
+    """An entry's row in `entry_meta`: what the list file said of it beyond its hash. `source_file` and
+    `imported_at` are set only where they differ from the adding version's (an export re-imported)."""
+
+    external_id: str | None = None
+    classification: str | None = None
+    source_file: str | None = None
+    imported_at: str | None = None
+
+
+NO_META = EntryMeta()
+
+
+@dataclass(frozen=True)
+class ListDiff:
+    added: list[ListEntry]
+    removed: list[ListEntry]
+    changed: list[tuple[ListEntry, ListEntry]]  # (before, after): same type, hash and id, new classification
+
+
+_LIST_QUERY = (
+    "SELECT l.name, l.source, l.signal_types, COALESCE(v.threshold, l.threshold), COALESCE(v.action, l.action), "
+    "COALESCE(v.negative, l.negative), l.active_version, l.created_at FROM lists l "
+    "LEFT JOIN versions v ON v.list_id = l.id AND v.number = l.active_version"
+)
+MAX_LIST_NAME = 200
 
 
 class Store:
     """One store file, shared safely between threads: each thread gets its own SQLite connection (readers
     never block in WAL mode; writers wait for each other up to `busy_timeout_s`)."""
 
-    def __init__(self, path: str | os.PathLike[str], busy_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], busy_timeout_s: float = 60.0, create_parents: bool = False
+    ) -> None:
+        """Open the store at `path`, creating the file (owner-only, 0600) when it does not exist.
+
+        A missing parent directory is refused unless `create_parents` (then created 0700): a typo in a path
+        must not quietly start an empty store that matches nothing.
+        """
         self.path = Path(path)
         self.busy_timeout_s = busy_timeout_s
         if str(path) == ":memory:":
             # Every thread's connection must see the same in-memory database.
             self._target, self._uri = f"file:hashmatch-{uuid.uuid4().hex}?mode=memory&cache=shared", True
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _prepare_store_file(self.path, create_parents)
             self._target, self._uri = str(path), False
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._keeper = self.db  # an in-memory database lives as long as one connection to it
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self._migrate()
+        try:
+            self._keeper = self.db  # an in-memory database lives as long as one connection to it
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StoreUnavailableError(f"{self.path} is not a hashmatch store ({exc})") from exc
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -201,7 +266,9 @@ class Store:
     def _migrate(self) -> None:
         current = int(self.db.execute("PRAGMA user_version").fetchone()[0])
         if current > SCHEMA_VERSION:
-            raise StoreError(f"{self.path} has schema {current}, newer than this hashmatch ({SCHEMA_VERSION})")
+            raise StoreUnavailableError(
+                f"{self.path} has schema {current}, newer than this hashmatch ({SCHEMA_VERSION}): upgrade hashmatch"
+            )
         for version in range(current + 1, SCHEMA_VERSION + 1):
             with self.transaction():
                 for statement in _MIGRATIONS[version].split(";"):
@@ -229,10 +296,11 @@ class Store:
     def create_list(self, spec: HashList) -> HashList:
         if not spec.name or spec.name != spec.name.strip():
             raise ListSettingsError("a list name is non-empty, without surrounding spaces")
+        if len(spec.name) > MAX_LIST_NAME:
+            raise ListSettingsError(f"a list name has at most {MAX_LIST_NAME} characters")
         if not spec.signal_types:
             raise ListSettingsError("a list holds at least one signal type")
-        if not 0 <= spec.threshold <= 256:
-            raise ListSettingsError("the PDQ threshold is within 0..256 bits")
+        check_threshold(spec.threshold)
         try:
             with self.transaction():
                 self.db.execute(
@@ -249,18 +317,26 @@ class Store:
                     ),
                 )
         except sqlite3.IntegrityError as exc:
-            raise ListExistsError(f"a list named {spec.name!r} exists already") from exc
+            raise ListExistsError(spec.name) from exc
         return self.get_list(spec.name)
 
     def get_list(self, name: str) -> HashList:
-        row = self.db.execute(f"SELECT {_LIST_COLUMNS} FROM lists WHERE name = ?", (name,)).fetchone()
+        """The list with the settings of its active version (what is matched), or its latest settings."""
+        row = self.db.execute(f"{_LIST_QUERY} WHERE l.name = ?", (name,)).fetchone()
         if row is None:
             raise ListNotFoundError(name)
         return _hash_list(row)
 
     def lists(self) -> list[HashList]:
-        rows = self.db.execute(f"SELECT {_LIST_COLUMNS} FROM lists ORDER BY name").fetchall()
+        rows = self.db.execute(f"{_LIST_QUERY} ORDER BY l.name").fetchall()
         return [_hash_list(row) for row in rows]
+
+    def latest_settings(self, name: str) -> ListSettings:
+        """The settings of the latest version (or of the new list): what the next version starts from."""
+        row = self.db.execute("SELECT threshold, action, negative FROM lists WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise ListNotFoundError(name)
+        return _settings(row)
 
     def delete_list(self, name: str) -> None:
         list_id = self.list_id(name)
@@ -284,11 +360,91 @@ class Store:
 
     def versions(self, name: str) -> list[ListVersion]:
         rows = self.db.execute(
-            "SELECT number, created_at, kind, source_file, added, removed, total, rejected, note "
-            "FROM versions WHERE list_id = ? ORDER BY number",
+            "SELECT number, created_at, kind, source_file, added, removed, total, rejected, note, "
+            "threshold, action, negative FROM versions WHERE list_id = ? ORDER BY number",
             (self.list_id(name),),
         ).fetchall()
-        return [ListVersion(name, *row) for row in rows]
+        return [
+            ListVersion(
+                list_name=name,
+                number=int(number),
+                created_at=str(created_at),
+                kind=str(kind),
+                source_file=source_file,
+                added=int(added),
+                removed=int(removed),
+                total=int(total),
+                rejected=int(rejected),
+                note=str(note),
+                settings=_settings(settings),
+            )
+            for number, created_at, kind, source_file, added, removed, total, rejected, note, *settings in rows
+        ]
+
+    def version_settings(self, name: str, number: int) -> ListSettings:
+        row = self.db.execute(
+            "SELECT threshold, action, negative FROM versions WHERE list_id = ? AND number = ?",
+            (self.list_id(name), number),
+        ).fetchone()
+        if row is None:
+            raise _no_version(name, number)
+        return _settings(row)
+
+    def insert_version(self, version: ListVersion) -> None:
+        """Inside a transaction: the version row, and its settings as the list's latest."""
+        list_id = self.list_id(version.list_name)
+        settings = version.settings
+        self.db.execute(
+            "INSERT INTO versions (list_id, number, created_at, kind, source_file, added, removed, total, rejected, "
+            "note, threshold, action, negative) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                list_id,
+                version.number,
+                version.created_at,
+                version.kind,
+                version.source_file,
+                version.added,
+                version.removed,
+                version.total,
+                version.rejected,
+                version.note,
+                settings.threshold,
+                settings.action.value,
+                int(settings.negative),
+            ),
+        )
+        self.db.execute(
+            "UPDATE lists SET threshold = ?, action = ?, negative = ? WHERE id = ?",
+            (settings.threshold, settings.action.value, int(settings.negative), list_id),
+        )
+
+    def change_settings(self, name: str, settings: ListSettings, activate: bool = True) -> ListVersion | None:
+        """A new version with the latest version's entries and new settings; None when nothing changes."""
+        with self.transaction():
+            changes = settings.changes_from(self.latest_settings(name))
+            if not changes:
+                return None
+            latest = self.latest_version(name)
+            total = self.db.execute(
+                "SELECT total FROM versions WHERE list_id = ? AND number = ?", (self.list_id(name), latest)
+            ).fetchone()
+            version = ListVersion(
+                list_name=name,
+                number=latest + 1,
+                created_at=now_utc(),
+                kind="settings",
+                source_file=None,
+                added=0,
+                removed=0,
+                total=int(total[0]) if total else 0,
+                rejected=0,
+                note="; ".join(changes),
+                settings=settings,
+            )
+            self.insert_version(version)
+            if activate:
+                self.db.execute("UPDATE lists SET active_version = ? WHERE name = ?", (version.number, name))
+        return version
 
     def latest_version(self, name: str) -> int:
         row = self.db.execute("SELECT MAX(number) FROM versions WHERE list_id = ?", (self.list_id(name),)).fetchone()
@@ -298,7 +454,7 @@ class Store:
         list_id = self.list_id(name)
         exists = self.db.execute("SELECT 1 FROM versions WHERE list_id = ? AND number = ?", (list_id, version))
         if exists.fetchone() is None:
-            raise StoreError(f"list {name!r} has no version {version}")
+            raise _no_version(name, version)
         with self.transaction():
             self.db.execute("UPDATE lists SET active_version = ? WHERE id = ?", (version, list_id))
 
@@ -307,10 +463,13 @@ class Store:
         if version is None:
             active = self.get_list(name).active_version
             if active is None:
-                raise StoreError(f"list {name!r} has no active version yet: import entries or activate one")
+                raise StoreError(
+                    ReasonCode.NO_ACTIVE_LIST,
+                    f"list {name!r} has no active version yet: import entries or activate one",
+                )
             return active
         if not 1 <= version <= self.latest_version(name):
-            raise StoreError(f"list {name!r} has no version {version}")
+            raise _no_version(name, version)
         return version
 
     # ----- entries -----
@@ -365,57 +524,79 @@ class Store:
         yield from self._entries_of(name, self.segments(name, number), removed, keep_removed=False)
 
     def entries_by_id(self, entry_ids: Iterable[int]) -> dict[int, ListEntry]:
-        """Entries (live or tombstoned) by id, with their list and provenance."""
-        wanted = sorted({int(i) for i in entry_ids})
+        """Entries (live or tombstoned) by id, with their list and provenance: one query per 50,000 ids."""
         found: dict[int, ListEntry] = {}
         provenances: dict[str, dict[int, tuple[str | None, str]]] = {}  # per list, read once per call
-        for entry_id in wanted:
-            row = self.db.execute(
-                "SELECT l.name, s.signal_type, s.version, "
-                "substr(s.hash_values, (? - s.first_entry) * length(s.hash_values) / s.count + 1, "
-                "length(s.hash_values) / s.count), "
-                "substr(s.source_lines, (? - s.first_entry) * 8 + 1, 8) "
-                "FROM segments s JOIN lists l ON l.id = s.list_id "
-                "WHERE s.first_entry <= ? AND ? < s.first_entry + s.count",
-                (entry_id, entry_id, entry_id, entry_id),
-            ).fetchone()
-            if row is None:
-                continue
-            name, signal_text, version, value, line = row
-            meta = self.meta_range(entry_id, entry_id).get(entry_id, (None, None))
-            removed = self.db.execute(
-                "SELECT removed_version FROM tombstones WHERE entry_id = ?", (entry_id,)
-            ).fetchone()
-            if name not in provenances:
-                provenances[name] = self._provenance(str(name))
-            provenance = provenances[name]
-            found[entry_id] = ListEntry(
-                entry_id=entry_id,
-                list_name=str(name),
-                signal_type=SignalType(signal_text),
-                value=bytes(value),
-                external_id=meta[0],
-                classification=meta[1],
-                source_file=provenance[int(version)][0],
-                source_line=int(np.frombuffer(bytes(line), dtype="<i8")[0]),
-                imported_at=provenance[int(version)][1],
-                added_version=int(version),
-                removed_version=None if removed is None else int(removed[0]),
+        for chunk in _id_chunks(entry_ids):
+            rows = self.db.execute(
+                "SELECT j.value, l.name, s.signal_type, s.version, "
+                "substr(s.hash_values, (j.value - s.first_entry) * (length(s.hash_values) / s.count) + 1, "
+                "length(s.hash_values) / s.count), substr(s.source_lines, (j.value - s.first_entry) * 8 + 1, 8), "
+                "m.external_id, m.classification, m.source_file, m.imported_at, t.removed_version "
+                "FROM json_each(?) j "
+                "JOIN segments s ON s.first_entry = "
+                "(SELECT MAX(first_entry) FROM segments WHERE first_entry <= j.value) "
+                "AND j.value < s.first_entry + s.count "
+                "JOIN lists l ON l.id = s.list_id "
+                "LEFT JOIN entry_meta m ON m.entry_id = j.value "
+                "LEFT JOIN tombstones t ON t.entry_id = j.value",
+                (chunk,),
+            )
+            for entry_id, name, signal_text, version, value, line, *meta, removed in rows:
+                if name not in provenances:
+                    provenances[name] = self._provenance(str(name))
+                found[int(entry_id)] = _entry(
+                    int(entry_id),
+                    str(name),
+                    SignalType(signal_text),
+                    bytes(value),
+                    int(np.frombuffer(bytes(line), dtype="<i8")[0]),
+                    int(version),
+                    EntryMeta(*meta),
+                    provenances[name][int(version)],
+                    None if removed is None else int(removed),
+                )
+        return found
+
+    def evidence(self, entry_ids: Iterable[int]) -> dict[int, tuple[str | None, str | None]]:
+        """entry id -> (external id, classification), for the ids that have either; one query per 50,000
+        ids, so a batch of verdicts costs the same few queries however many of its queries matched."""
+        found: dict[int, tuple[str | None, str | None]] = {}
+        for chunk in _id_chunks(entry_ids):
+            rows = self.db.execute(
+                "SELECT m.entry_id, m.external_id, m.classification FROM json_each(?) j "
+                "JOIN entry_meta m ON m.entry_id = j.value",
+                (chunk,),
+            )
+            found.update(
+                (int(entry_id), (external_id, classification)) for entry_id, external_id, classification in rows
             )
         return found
 
-    def diff(self, name: str, old: int, new: int) -> tuple[list[ListEntry], list[ListEntry]]:
-        """(entries live in `new` but not in `old`, entries live in `old` but not in `new`)."""
+    def diff(self, name: str, old: int, new: int) -> ListDiff:
+        """What changed from version `old` to `new`, by content (type, hash, external id), not by entry id:
+        an entry removed and later re-imported with the same content (a rollback, say) is no change."""
+        by_id_added, by_id_removed = self._diff_by_id(name, old, new)
+        gone = {entry.content_key: entry for entry in by_id_removed}
+        added: list[ListEntry] = []
+        changed: list[tuple[ListEntry, ListEntry]] = []
+        for entry in by_id_added:
+            before = gone.pop(entry.content_key, None)
+            if before is None:
+                added.append(entry)
+            elif before.classification != entry.classification:
+                changed.append((before, entry))
+        return ListDiff(added, list(gone.values()), changed)
+
+    def _diff_by_id(self, name: str, old: int, new: int) -> tuple[list[ListEntry], list[ListEntry]]:
+        """(entries live in `new` but not in `old`, entries live in `old` but not in `new`), by entry id."""
         if old > new:
-            added, removed = self.diff(name, new, old)
+            added, removed = self._diff_by_id(name, new, old)
             return removed, added
         removed_by_new = self.removed_ids(name, new)
         added = list(self._entries_of(name, self.segments(name, new, after=old), removed_by_new, keep_removed=False))
         gone = set(self.removed_ids(name, new, after=old).tolist()) - set(self.removed_ids(name, old).tolist())
-        removed = [
-            entry
-            for entry in self._entries_of(name, self.segments(name, old), np.array(sorted(gone)), keep_removed=True)
-        ]
+        removed = list(self._entries_of(name, self.segments(name, old), np.array(sorted(gone)), keep_removed=True))
         return added, removed
 
     # ----- helpers -----
@@ -434,37 +615,99 @@ class Store:
             if chosen.size == 0:
                 continue
             meta = self.meta_range(int(ids[0]), int(ids[-1]))
-            source_file, imported_at = provenance[segment.version]
             for i in chosen.tolist():
                 entry_id = int(ids[i])
-                external_id, classification = meta.get(entry_id, (None, None))
-                yield ListEntry(
-                    entry_id=entry_id,
-                    list_name=name,
-                    signal_type=segment.signal,
-                    value=segment.values[i].tobytes(),
-                    external_id=external_id,
-                    classification=classification,
-                    source_file=source_file,
-                    source_line=int(segment.lines[i]),
-                    imported_at=imported_at,
-                    added_version=segment.version,
-                    removed_version=None,
+                yield _entry(
+                    entry_id,
+                    name,
+                    segment.signal,
+                    segment.values[i].tobytes(),
+                    int(segment.lines[i]),
+                    segment.version,
+                    meta.get(entry_id, NO_META),
+                    provenance[segment.version],
+                    None,
                 )
 
-    def meta_range(self, first: int, last: int) -> dict[int, tuple[str | None, str | None]]:
-        """entry id -> (external id, classification) for ids in [first, last] that have either."""
+    def meta_range(self, first: int, last: int) -> dict[int, EntryMeta]:
+        """entry id -> its meta row, for ids in [first, last] that have one."""
         rows = self.db.execute(
-            "SELECT entry_id, external_id, classification FROM entry_meta WHERE entry_id BETWEEN ? AND ?",
+            "SELECT entry_id, external_id, classification, source_file, imported_at FROM entry_meta "
+            "WHERE entry_id BETWEEN ? AND ?",
             (first, last),
         )
-        return {int(r[0]): (r[1], r[2]) for r in rows}
+        return {int(r[0]): EntryMeta(*r[1:]) for r in rows}
 
     def _provenance(self, name: str) -> dict[int, tuple[str | None, str]]:
         rows = self.db.execute(
             "SELECT number, source_file, created_at FROM versions WHERE list_id = ?", (self.list_id(name),)
         )
         return {int(number): (source_file, str(created)) for number, source_file, created in rows}
+
+
+def _prepare_store_file(path: Path, create_parents: bool) -> None:
+    if path.exists():
+        return
+    if not path.parent.is_dir():
+        if not create_parents:
+            raise StoreUnavailableError(
+                f"no directory {path.parent} for the store {path}: check the path, or pass --create to make it"
+            )
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailableError(f"cannot create {path.parent}: {exc.strerror}") from exc
+    try:
+        # Hash lists are sensitive (they tell an offender what to alter): owner-only from the first byte.
+        # SQLite gives the -wal and -shm files the database file's permissions.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # another process created it meanwhile
+    except OSError as exc:
+        raise StoreUnavailableError(f"cannot create the store {path}: {exc.strerror}") from exc
+
+
+def _entry(
+    entry_id: int,
+    list_name: str,
+    signal: SignalType,
+    value: bytes,
+    line: int,
+    version: int,
+    meta: EntryMeta,
+    version_provenance: tuple[str | None, str],
+    removed_version: int | None,
+) -> ListEntry:
+    source_file, imported_at = version_provenance
+    return ListEntry(
+        entry_id=entry_id,
+        list_name=list_name,
+        signal_type=signal,
+        value=value,
+        external_id=meta.external_id,
+        classification=meta.classification,
+        source_file=meta.source_file or source_file,
+        source_line=line,
+        imported_at=meta.imported_at or imported_at,
+        added_version=version,
+        removed_version=removed_version,
+    )
+
+
+def _id_chunks(entry_ids: Iterable[int]) -> Iterator[str]:
+    """Distinct ids as JSON arrays of at most EVIDENCE_CHUNK, for `json_each(?)`."""
+    wanted = sorted({int(i) for i in entry_ids})
+    for start in range(0, len(wanted), EVIDENCE_CHUNK):
+        yield json.dumps(wanted[start : start + EVIDENCE_CHUNK])
+
+
+def _no_version(name: str, number: int) -> StoreError:
+    return StoreError(ReasonCode.VERSION_NOT_FOUND, f"list {name!r} has no version {number}")
+
+
+def _settings(row: tuple[object, ...]) -> ListSettings:
+    threshold, action, negative = row
+    return ListSettings(int(str(threshold)), ListAction(str(action)), bool(negative))
 
 
 def _hash_list(row: tuple[object, ...]) -> HashList:

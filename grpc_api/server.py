@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,11 +28,11 @@ from grpc_reflection.v1alpha import reflection
 
 from engine.importers.formats import ImportFormat, detect_format_of_text, records_from_text
 from engine.importers.records import ParsedRecord
-from engine.importing import ImportAbortedError, ImportMode, ImportReport, import_records
-from engine.lists import DEFAULT_THRESHOLD, HashList, ListAction, SourceProgramme
+from engine.importing import ImportGuard, ImportMode, ImportReport, import_records
+from engine.lists import DEFAULT_THRESHOLD, HashList, ListAction, ListSettingsError, SourceProgramme
 from engine.matcher import Matcher, QueryHashes, Verdict
-from engine.signals import SignalType
-from engine.store import ListExistsError, ListNotFoundError, ListSettingsError, Store, StoreError
+from engine.signals import SignalType, SignalValueError, signal_type_named
+from engine.store import ListExistsError, Store, StoreError
 from grpc_api.auth import TokenAuthInterceptor, TokenStore
 from grpc_api.batching import MatchBatcher, ServerShuttingDownError
 from grpc_api.convert import hashes_from_proto, media_hashes_to_proto, verdict_to_proto
@@ -115,25 +116,38 @@ class CallerGoneError(Exception):
 class ReloadError(StoreError):
     """A committed version could not be loaded for serving."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(ReasonCode.INTERNAL, message)
+
 
 def _reason_trailer(context: grpc.ServicerContext, reason: str) -> None:
     context.set_trailing_metadata(((REASON_KEY, reason),))
 
 
+# The gRPC status of each reason code that is not plain bad input (INVALID_ARGUMENT).
+_STATUS_OF_REASON = {
+    ReasonCode.LIST_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ReasonCode.VERSION_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ReasonCode.LIST_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    ReasonCode.NO_ACTIVE_LIST: grpc.StatusCode.FAILED_PRECONDITION,
+    ReasonCode.LIST_WOULD_SHRINK: grpc.StatusCode.FAILED_PRECONDITION,
+    ReasonCode.STORE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ReasonCode.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+
+
 def _status_for(exc: Exception) -> grpc.StatusCode:
-    if isinstance(exc, ListNotFoundError):
-        return grpc.StatusCode.NOT_FOUND
     if isinstance(exc, ServerShuttingDownError):
         return grpc.StatusCode.UNAVAILABLE
-    if isinstance(exc, HashmatchError | ImportAbortedError | ValueError | ListSettingsError):
-        return grpc.StatusCode.INVALID_ARGUMENT
-    if isinstance(exc, StoreError):
-        return grpc.StatusCode.FAILED_PRECONDITION
+    if isinstance(exc, HashmatchError):
+        return _STATUS_OF_REASON.get(exc.reason, grpc.StatusCode.INVALID_ARGUMENT)
     return grpc.StatusCode.INTERNAL
 
 
 def _reason_of(exc: Exception) -> str:
-    return str(exc.reason) if isinstance(exc, HashmatchError) else type(exc).__name__
+    if isinstance(exc, ServerShuttingDownError):
+        return "SHUTTING_DOWN"
+    return str(exc.reason) if isinstance(exc, HashmatchError) else ReasonCode.INTERNAL.value
 
 
 class MatcherService(pb_grpc.MatcherServicer):
@@ -142,11 +156,15 @@ class MatcherService(pb_grpc.MatcherServicer):
         self.pool = pool
 
     def _verdict_for_media(self, media: bytes, context: grpc.ServicerContext | None) -> Verdict:
-        hashes = self.state.hasher.hash_bytes(media)
+        """Media that cannot be decoded is still matched on its exact digests; the verdict's reasons say
+        why it has no PDQ (UNDECODABLE, UNSUPPORTED_FORMAT, TOO_LARGE). Only empty media is an error."""
+        outcome = self.state.hasher.outcome_of_bytes(media)
+        if outcome.error is not None:
+            self.state.metrics.errors.labels(str(outcome.error.reason)).inc()
         # The time left is read after hashing; without a client deadline the wait is bounded by ours.
         left = context.time_remaining() if context is not None else None
         timeout = ITEM_TIMEOUT_S if left is None or left > ITEM_TIMEOUT_S else max(left, 0.0)
-        verdict = self.state.batcher.match(QueryHashes.of_media(hashes), timeout=timeout)
+        verdict = self.state.batcher.match(QueryHashes.of_outcome(outcome), timeout=timeout)
         self.state.record(verdict)
         return verdict
 
@@ -289,13 +307,13 @@ def _observed(state: ServingState, method: str, context: grpc.ServicerContext, r
     code = "OK"
     try:
         return run()
-    except (HashmatchError, StoreError, ImportAbortedError, ValueError, ServerShuttingDownError) as exc:
+    except (HashmatchError, ServerShuttingDownError) as exc:
         status = _status_for(exc)
         code = status.name
         reason = _reason_of(exc)
         state.metrics.errors.labels(reason).inc()
         _reason_trailer(context, reason)
-        context.abort(status, str(exc))
+        context.abort(status, exc.detail if isinstance(exc, HashmatchError) else str(exc))
         raise  # unreachable: abort raises
     except futures.TimeoutError:
         code = "DEADLINE_EXCEEDED"
@@ -328,27 +346,20 @@ class AdminService(pb_grpc.ListAdminServicer):
     ) -> pb.ImportListResponse:
         def run() -> pb.ImportListResponse:
             store = self.state.store
-            spec = HashList(
-                name=request.list,
-                source=SourceProgramme(request.source or "local"),
-                signal_types=frozenset(SignalType(s) for s in request.signal_types) or frozenset(SignalType),
-                threshold=request.threshold or DEFAULT_THRESHOLD,
-                action=ListAction(request.action or "remove"),
-                negative=request.negative,
-            )
             with contextlib.suppress(ListExistsError):  # another import may create it at the same moment
-                store.create_list(spec)
+                store.create_list(_new_list_spec(request))
             text = request.content.decode("utf-8-sig", errors="replace")
-            fmt = ImportFormat(request.format or "auto")
+            fmt = _choice(ImportFormat, request.format or "auto", "format")
             if fmt is ImportFormat.AUTO:
                 fmt = detect_format_of_text(text[:8192])
             report = import_records(
                 store,
                 request.list,
                 records_from_text(text, fmt),
-                mode=ImportMode(request.mode or "replace"),
+                mode=_choice(ImportMode, request.mode or "replace", "mode"),
                 source_file="(grpc upload)",
                 activate=request.activate,
+                guard=ImportGuard(allow_shrink=request.allow_shrink),
             )
             if request.activate:
                 self._reload_after(report)
@@ -436,6 +447,33 @@ class AdminService(pb_grpc.ListAdminServicer):
             )
 
         return _observed(self.state, "Status", context, run)
+
+
+def _new_list_spec(request: pb.ImportListRequest) -> HashList:
+    """The settings of a list an import creates; refused in plain words when a value is unknown."""
+    try:
+        signal_types = frozenset(signal_type_named(s) for s in request.signal_types) or frozenset(SignalType)
+    except SignalValueError as exc:
+        raise ListSettingsError(exc.detail) from exc
+    return HashList(
+        name=request.list,
+        source=_choice(SourceProgramme, request.source or "local", "source"),
+        signal_types=signal_types,
+        threshold=request.threshold or DEFAULT_THRESHOLD,
+        action=_choice(ListAction, request.action or "remove", "action"),
+        negative=request.negative,
+    )
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _choice(kind: type[E], value: str, what: str) -> E:
+    """`kind(value)`, or INVALID_SETTING in plain words (never Python's "'x' is not a valid ...")."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise ListSettingsError(f"unknown {what} {value!r}; one of {', '.join(kind)}") from None
 
 
 def _report_to_proto(report: ImportReport) -> pb.ImportListResponse:

@@ -16,9 +16,12 @@ import io
 import os
 import stat
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import ModuleType
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -33,6 +36,8 @@ Image.init()
 ALLOWED_FORMATS: tuple[str, ...] = tuple(f for f in _WANTED_FORMATS if f in Image.OPEN)
 # Signatures of the allowed formats: a file that starts like one but will not open is damaged
 # (UNDECODABLE), not of an unknown format.
+# Pillow's modes for 16-bit greyscale samples (PNG, TIFF, PGM), in any byte order.
+_SIXTEEN_BIT_GREY = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 _KNOWN_SIGNATURES = (_JPEG_MAGIC, b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
 
 
@@ -74,21 +79,31 @@ class DecodeOptions:
     jpeg_decoder: JpegDecoder = JpegDecoder.AUTO
 
 
-def read_media_file(path: str | os.PathLike[str], limits: DecodeLimits) -> bytes:
-    """Read a regular file whole, never more than the byte limit (devices, FIFOs and growing files too)."""
+@contextmanager
+def open_media_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A regular file opened for reading; MediaError NOT_FOUND / UNREADABLE otherwise (devices, FIFOs, sockets
+    and directories are refused before a byte is read). Read errors inside the block become UNREADABLE."""
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; it changes nothing for regular files.
         with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 raise MediaError(ReasonCode.UNREADABLE, f"not a regular file: {path}")
-            if info.st_size > limits.max_bytes:
-                raise MediaError(ReasonCode.TOO_LARGE, f"{info.st_size} bytes is over the limit of {limits.max_bytes}")
-            data = handle.read(limits.max_bytes + 1)
+            yield handle
     except FileNotFoundError as exc:
         raise MediaError(ReasonCode.NOT_FOUND, f"no such file: {path}") from exc
+    except IsADirectoryError as exc:
+        raise MediaError(ReasonCode.UNREADABLE, f"a directory, not a file: {path}") from exc
     except OSError as exc:
-        raise MediaError(ReasonCode.UNREADABLE, f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise MediaError(ReasonCode.UNREADABLE, f"cannot read {path}: {exc.strerror or 'I/O error'}") from exc
+
+
+def read_media_file(path: str | os.PathLike[str], limits: DecodeLimits) -> bytes:
+    """Read a regular file whole, never more than the byte limit (devices, FIFOs and growing files too)."""
+    with open_media_file(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > limits.max_bytes:
+            raise MediaError(ReasonCode.TOO_LARGE, f"{size} bytes is over the limit of {limits.max_bytes}")
+        data = handle.read(limits.max_bytes + 1)
     if len(data) > limits.max_bytes:
         raise MediaError(ReasonCode.TOO_LARGE, f"more than {limits.max_bytes} bytes (the file grew while read)")
     return data
@@ -185,6 +200,8 @@ def _decode_with_pillow(data: bytes, options: DecodeOptions) -> np.ndarray:
         with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
             _check_pixels(image.width, image.height, options.limits)
             frame = ImageOps.exif_transpose(image) if options.apply_exif_orientation else image
+            if frame.mode in _SIXTEEN_BIT_GREY:
+                return _sixteen_bit_grey_to_rgb(frame)
             return np.asarray(frame.convert("RGB"))
     except MediaError:
         raise
@@ -198,6 +215,23 @@ def _decode_with_pillow(data: bytes, options: DecodeOptions) -> np.ndarray:
         raise MediaError(ReasonCode.TOO_LARGE, "image needs more memory than is available") from exc
     except Exception as exc:  # hostile input reaches odd corners of Pillow's plugins; none may escape
         raise MediaError(ReasonCode.UNDECODABLE, f"corrupt or truncated image: {exc}") from exc
+
+
+def _sixteen_bit_grey_to_rgb(frame: Image.Image) -> np.ndarray:
+    """16-bit greyscale to 8-bit RGB.
+
+    Pillow's convert("RGB") (what the reference implementations call) clips these samples at 255. That is
+    right for images whose samples are 8-bit values stored in 16 bits (Pillow's own convert("I;16") writes
+    those) and ruinous for real 16-bit images, which it turns white (quality near 0: they can never match).
+    So: samples all <= 255 convert exactly as the reference does; otherwise each sample keeps its high
+    byte, as Pillow already does for 16-bit colour PNGs and as tools do when they save an 8-bit copy
+    (README, "Bit depth").
+    """
+    samples = np.asarray(frame)
+    if int(samples.max(initial=0)) <= 255:
+        return np.asarray(frame.convert("RGB"))
+    grey = (samples.astype(np.uint16) >> 8).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
 
 
 def _has_known_signature(data: bytes) -> bool:

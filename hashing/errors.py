@@ -1,4 +1,9 @@
-"""Typed errors with stable reason codes, shared by every layer above (the gRPC layer maps them to statuses)."""
+"""hashmatch's one error vocabulary: every reason code any layer reports, and the typed errors that carry one.
+
+The CLI (`ERROR,REASON,input,detail` lines and `hashmatch: error: REASON: detail`), import reports, verdicts
+and the gRPC service (status details and the `hashmatch-reason` trailer) all speak these codes, and the README
+documents each. The module sits in the lowest domain layer so that every layer above can share it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from enum import StrEnum
 class ReasonCode(StrEnum):
     """Stable, documented codes: clients and reports key on these strings, so never rename one."""
 
+    # Media and query inputs
     EMPTY_INPUT = "EMPTY_INPUT"
     UNDECODABLE = "UNDECODABLE"
     UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
@@ -17,9 +23,40 @@ class ReasonCode(StrEnum):
     UNREADABLE = "UNREADABLE"
     QUALITY_TOO_LOW = "QUALITY_TOO_LOW"
 
+    # One rejected line of a list file (the import goes on)
+    BAD_LENGTH = "BAD_LENGTH"
+    NOT_HEX = "NOT_HEX"
+    ZERO_PDQ = "ZERO_PDQ"
+    UNKNOWN_TYPE = "UNKNOWN_TYPE"
+    TYPE_NOT_IN_LIST = "TYPE_NOT_IN_LIST"
+    DUPLICATE = "DUPLICATE"
+    MALFORMED = "MALFORMED"
+    MISSING_HASH = "MISSING_HASH"
+
+    # A whole import refused: nothing is written
+    UNREADABLE_LIST = "UNREADABLE_LIST"  # the file cannot be read to its end (broken or wrongly shaped XML/JSON)
+    UNKNOWN_LIST_FORMAT = "UNKNOWN_LIST_FORMAT"  # not readable in the chosen or detected format
+    NOTHING_ACCEPTED = "NOTHING_ACCEPTED"  # not one record was accepted
+    LIST_WOULD_SHRINK = "LIST_WOULD_SHRINK"  # a replace would remove too much of the list (--allow-shrink)
+    DELTA_FILE = "DELTA_FILE"  # deletion records in a replace import: the file is a delta (--mode delta)
+
+    # Lists, versions and the store
+    LIST_NOT_FOUND = "LIST_NOT_FOUND"
+    LIST_EXISTS = "LIST_EXISTS"
+    VERSION_NOT_FOUND = "VERSION_NOT_FOUND"
+    NO_ACTIVE_LIST = "NO_ACTIVE_LIST"
+    INVALID_SETTING = "INVALID_SETTING"
+    STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+
+    # The command line
+    USAGE = "USAGE"  # options that do not fit together (argparse's own usage errors exit 2 too)
+
+    # Anything unexpected: a bug, reported without its Python text
+    INTERNAL = "INTERNAL"
+
 
 class HashmatchError(Exception):
-    """Base of every error hashmatch raises on bad input; `reason` is the stable code."""
+    """Base of every error hashmatch raises on bad input; `reason` is the stable code, `detail` plain words."""
 
     def __init__(self, reason: ReasonCode, message: str) -> None:
         super().__init__(f"{reason}: {message}")

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hashing.decode import DecodeOptions, decode_luma_jpeg, decode_rgb, read_media_file
+from hashing.decode import DecodeOptions, decode_luma_jpeg, decode_rgb, open_media_file, read_media_file
+from hashing.errors import MediaError, ReasonCode
 from hashing.exact import ExactDigests
 from hashing.pdq_hash import PdqHash
 from hashing.pdq_hasher import DihedralMode, PdqContract, PdqHasher
@@ -33,6 +34,17 @@ class MediaHashes:
     exact_pdq: bool = True  # False when the fast luma path produced the PDQ
 
 
+@dataclass(frozen=True, slots=True)
+class MediaOutcome:
+    """Everything one input gives for matching. Exact digests come from its bytes whenever they could be
+    read, also when the media cannot be decoded or is over the decode limits: a listed MD5 of a video or of a
+    damaged file still matches. `hashes` is None exactly when `error` says why there is no PDQ."""
+
+    digests: ExactDigests
+    hashes: MediaHashes | None = None
+    error: MediaError | None = None
+
+
 class MediaHasher:
     """Decodes in memory (nothing is written to disk) and hashes. Safe to share between threads."""
 
@@ -44,6 +56,33 @@ class MediaHasher:
         return self.hash_bytes(read_media_file(path, self.options.decode.limits))
 
     def hash_bytes(self, data: bytes) -> MediaHashes:
+        digests = ExactDigests.of(data) if self.options.exact_digests else None
+        return self._hash_pixels(data, digests)
+
+    def outcome_of_bytes(self, data: bytes) -> MediaOutcome:
+        """Digests always; the PDQ unless decoding fails. Raises MediaError only for empty input."""
+        if not data:
+            raise MediaError(ReasonCode.EMPTY_INPUT, "no bytes to hash")
+        digests = ExactDigests.of(data)
+        try:
+            return MediaOutcome(digests, self._hash_pixels(data, digests))
+        except MediaError as exc:
+            return MediaOutcome(digests, None, exc)
+
+    def outcome_of_file(self, path: str | os.PathLike[str]) -> MediaOutcome:
+        """As outcome_of_bytes, for a file. A file over the byte limit is not decoded, but its digests are
+        still computed by streaming it (bounded memory). Raises MediaError when it cannot be read at all."""
+        limit = self.options.decode.limits.max_bytes
+        with open_media_file(path) as handle:
+            oversized = os.fstat(handle.fileno()).st_size > limit
+            data = b"" if oversized else handle.read(limit + 1)
+            if oversized or len(data) > limit:  # (or it grew while read)
+                digests = ExactDigests.of_stream(handle, first=data)
+                too_large = MediaError(ReasonCode.TOO_LARGE, f"{digests.size} bytes is over the limit of {limit}")
+                return MediaOutcome(digests, None, too_large)
+        return self.outcome_of_bytes(data)
+
+    def _hash_pixels(self, data: bytes, digests: ExactDigests | None) -> MediaHashes:
         options = self.options
         pixels: np.ndarray | None = None
         if options.fast_luma and options.contract is PdqContract.FULLRES:
@@ -57,6 +96,6 @@ class MediaHasher:
             width=int(pixels.shape[1]),
             height=int(pixels.shape[0]),
             dihedral=result.dihedral,
-            digests=ExactDigests.of(data) if options.exact_digests else None,
+            digests=digests,
             exact_pdq=exact,
         )

@@ -69,7 +69,7 @@ def test_invalid_option_combinations_exit_2(capsys: pytest.CaptureFixture[str]) 
     assert main(["hash", "--fast", "--contract", "cli512", image]) == 2
     assert main(["hash", "--max-pixels", "-5", image]) == 2
     assert main(["hash", "--kernel", "fused", "--backend", "numpy", image]) == 0
-    assert capsys.readouterr().err.count("hashmatch hash: error:") == 2
+    assert capsys.readouterr().err.count("hashmatch: error: USAGE:") == 2
 
 
 def test_unreadable_directories_are_reported(

@@ -35,9 +35,12 @@ def test_import_ls_show_versions_diff_activate_export_rm(
     assert code == 0 and "1 added" in out and "BAD_LENGTH: 1" in out
     v2 = tmp_path / "v2.txt"
     v2.write_text(f"{OTHER_PDQ}\n")
-    code, out, _ = run(
-        capsys, "lists", "import", str(v2), "--list", "ncmec", "--json", "--rejects", str(tmp_path / "rejects.csv"), *db
-    )
+    rejects = str(tmp_path / "rejects.csv")
+    # v2 replaces the one entry of v1: a 100% removal, so it must be confirmed.
+    code, out, _ = run(capsys, "lists", "import", str(v2), "--list", "ncmec", "--json", "--rejects", rejects, *db)
+    assert code == 1
+    args = ("lists", "import", str(v2), "--list", "ncmec", "--json", "--rejects", rejects, "--allow-shrink")
+    code, out, _ = run(capsys, *args, *db)
     report = json.loads(out)
     assert (report["version"], report["added"], report["removed"], report["total"]) == (2, 1, 1, 1)
     assert (tmp_path / "rejects.csv").read_text() == "line,reason,detail\n"
@@ -85,17 +88,17 @@ def test_match_hashes_from_flags_and_files(tmp_path: Path, db: list[str], capsys
     code, out, err = run(capsys, "match", "--hash", BRIDGE_PDQ, "--hashes", str(queries), *db)
     assert code == 1  # one input was invalid
     assert out.splitlines() == [f"match,{BRIDGE_PDQ},l:1:0", f"no_match,{OTHER_PDQ},"]
-    assert err.startswith("ERROR,xyz,BAD_LENGTH")
+    assert err.startswith("ERROR,INVALID_HASH,xyz,")
 
 
 def test_errors_are_one_line_not_tracebacks(tmp_path: Path, db: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "lists", "show", "missing", *db)
-    assert code == 1 and err == "hashmatch: error: no list named 'missing' (see 'hashmatch lists ls')\n"
+    assert code == 1 and err == "hashmatch: error: LIST_NOT_FOUND: no list named 'missing' (see 'hashmatch lists ls')\n"
     code, _, err = run(capsys, "match", "--hash", BRIDGE_PDQ, *db)
-    assert code == 1 and "no list has an active version" in err
+    assert code == 1 and err.startswith("hashmatch: error: NO_ACTIVE_LIST: no list has an active version")
     bad = tmp_path / "bad.csv"
     bad.write_text("name,size\nx,1\n")
     code, _, err = run(capsys, "lists", "import", str(bad), "--list", "x", "--format", "csv", *db)
-    assert code == 1 and "no hash column" in err
+    assert code == 1 and err.startswith("hashmatch: error: UNKNOWN_LIST_FORMAT: no hash column")
     code, _, err = run(capsys, "lists", "import", str(tmp_path / "nope.txt"), "--list", "x", *db)
-    assert code == 1 and "No such file" in err
+    assert code == 1 and err == f"hashmatch: error: NOT_FOUND: {tmp_path / 'nope.txt'}: No such file or directory\n"

@@ -101,17 +101,23 @@ def test_hostile_media_in_a_stream_gets_its_reason_and_the_stream_continues(serv
     assert set(responses) == {name for name, _ in items}
     assert responses["good-1"].verdict.decision == pb.MATCH
     assert responses["good-2"].verdict.decision == pb.NO_MATCH
-    assert {name: responses[name].error.reason for name in ("empty", "random", "truncated")} == {
-        "empty": "EMPTY_INPUT",
-        "random": "UNSUPPORTED_FORMAT",
-        "truncated": "UNDECODABLE",
+    assert responses["empty"].error.reason == "EMPTY_INPUT"
+    # Media that cannot be decoded is still matched on its digests; the verdict says why it has no PDQ.
+    assert {name: list(responses[name].verdict.reasons) for name in ("random", "truncated")} == {
+        "random": ["UNSUPPORTED_FORMAT"],
+        "truncated": ["UNDECODABLE"],
     }
+    assert not responses["truncated"].verdict.query.HasField("pdq")
+    assert len(responses["truncated"].verdict.query.md5) == 16
 
 
-def test_undecodable_media_in_a_unary_call_is_invalid_argument_with_its_reason(served: Served) -> None:
+def test_undecodable_media_in_a_unary_call_gets_a_verdict_with_its_reason(served: Served) -> None:
+    with HashmatchClient(served.address, served.matcher_token) as client:
+        verdict = client.match(BRIDGE_BYTES[:5000]).verdict
+    assert verdict.decision == pb.NO_MATCH and list(verdict.reasons) == ["UNDECODABLE"]
     with HashmatchClient(served.address, served.matcher_token) as client, pytest.raises(grpc.RpcError) as caught:
-        client.match(BRIDGE_BYTES[:5000])
-    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT and reason_of(caught.value) == "UNDECODABLE"
+        client.match(b"")
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT and reason_of(caught.value) == "EMPTY_INPUT"
 
 
 def test_authentication_and_roles(served: Served) -> None:

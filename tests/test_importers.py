@@ -14,10 +14,11 @@ from engine.importers import json_stream
 from engine.importers.formats import ImportFormat, detect_format, read_records, records_from_text
 from engine.importers.plain_text import parse_plain_text
 from engine.importers.records import HexBatch, ImportFormatError, ParsedRecord, RejectedLine
-from engine.importing import import_records
+from engine.importing import ImportRefusedError, import_records
 from engine.lists import HashList, SourceProgramme
-from engine.signals import RejectReason, SignalType
+from engine.signals import SignalType
 from engine.store import Store
+from hashing.errors import ReasonCode
 from tests.conformance import ROOT
 
 PDQ_A = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
@@ -49,30 +50,35 @@ def test_plain_text_lines_types_comments_and_bad_lines() -> None:
     text = f"# a comment\n\n{PDQ_A}\npdq {PDQ_B.upper()}\nmd5 {MD5}\n{SHA1}\ntoo many fields here\n"
     report = import_records(new_store(), "l", records_from_text(text, ImportFormat.PLAIN))
     assert (report.added, report.rejected) == (4, 1)
-    assert report.rejects[0].line == 7 and report.rejects[0].reason is RejectReason.MALFORMED
+    assert report.rejects[0].line == 7 and report.rejects[0].reason is ReasonCode.MALFORMED
 
 
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        ("abc", RejectReason.BAD_LENGTH),
-        ("g" * 64, RejectReason.NOT_HEX),
-        ("0" * 64, RejectReason.ZERO_PDQ),
-        ("ab cd" + "1" * 59, RejectReason.UNKNOWN_TYPE),  # two fields: "TYPE HASH"
-        (f"video {PDQ_A}", RejectReason.UNKNOWN_TYPE),
-        (f"md5 {PDQ_A}", RejectReason.BAD_LENGTH),
-        ("é" * 64, RejectReason.NOT_HEX),
+        ("abc", ReasonCode.BAD_LENGTH),
+        ("g" * 64, ReasonCode.NOT_HEX),
+        ("0" * 64, ReasonCode.ZERO_PDQ),
+        ("ab cd" + "1" * 59, ReasonCode.UNKNOWN_TYPE),  # two fields: "TYPE HASH"
+        (f"video {PDQ_A}", ReasonCode.UNKNOWN_TYPE),
+        (f"md5 {PDQ_A}", ReasonCode.BAD_LENGTH),
+        ("é" * 64, ReasonCode.NOT_HEX),
     ],
 )
-def test_plain_text_rejects_with_reasons(line: str, reason: RejectReason) -> None:
-    report = import_records(new_store(), "l", records_from_text(line + "\n", ImportFormat.PLAIN))
-    assert report.added == 0 and [r.reason for r in report.rejects] == [reason]
+def test_plain_text_rejects_with_reasons(line: str, reason: ReasonCode) -> None:
+    report = import_records(new_store(), "l", records_from_text(f"{line}\n{MD5}\n", ImportFormat.PLAIN))
+    assert report.added == 1 and [r.reason for r in report.rejects] == [reason]
+    # A file of nothing but that line is refused whole, with the line's reason in the report.
+    with pytest.raises(ImportRefusedError) as refused:
+        import_records(new_store(), "l", records_from_text(line + "\n", ImportFormat.PLAIN))
+    assert refused.value.reason is ReasonCode.NOTHING_ACCEPTED
+    assert [r.reason for r in refused.value.report.rejects] == [reason]
 
 
 def test_types_outside_the_list_are_rejected() -> None:
     text = f"{PDQ_A}\n{MD5}\n"
     report = import_records(new_store(frozenset({SignalType.MD5})), "l", records_from_text(text, ImportFormat.PLAIN))
-    assert report.added == 1 and [r.reason for r in report.rejects] == [RejectReason.TYPE_NOT_IN_LIST]
+    assert report.added == 1 and [r.reason for r in report.rejects] == [ReasonCode.TYPE_NOT_IN_LIST]
 
 
 hex_lines = st.one_of(
@@ -104,20 +110,20 @@ def test_100k_line_list_with_bad_lines_sprinkled_in(tmp_path: Path) -> None:
     codes = rng.integers(0, 256, (100_000, 32), dtype=np.uint8)
     lines = [row.tobytes().hex() for row in codes]
     bad = {
-        RejectReason.BAD_LENGTH: range(10, 100_000, 1000),  # 100 lines cut short
-        RejectReason.NOT_HEX: range(20, 100_000, 2000),  # 50 lines with a 'q'
-        RejectReason.ZERO_PDQ: range(30, 100_000, 5000),  # 20 all-zero hashes
-        RejectReason.DUPLICATE: range(40, 100_000, 4000),  # 25 copies of line 1
-        RejectReason.MALFORMED: range(50, 100_000, 10_000),  # 10 lines with three fields
+        ReasonCode.BAD_LENGTH: range(10, 100_000, 1000),  # 100 lines cut short
+        ReasonCode.NOT_HEX: range(20, 100_000, 2000),  # 50 lines with a 'q'
+        ReasonCode.ZERO_PDQ: range(30, 100_000, 5000),  # 20 all-zero hashes
+        ReasonCode.DUPLICATE: range(40, 100_000, 4000),  # 25 copies of line 1
+        ReasonCode.MALFORMED: range(50, 100_000, 10_000),  # 10 lines with three fields
     }
     for reason, numbers in bad.items():
         for i in numbers:
             lines[i] = {
-                RejectReason.BAD_LENGTH: lines[i][:50],
-                RejectReason.NOT_HEX: "q" + lines[i][1:],
-                RejectReason.ZERO_PDQ: "0" * 64,
-                RejectReason.DUPLICATE: lines[0],
-                RejectReason.MALFORMED: f"pdq {lines[i]} extra",
+                ReasonCode.BAD_LENGTH: lines[i][:50],
+                ReasonCode.NOT_HEX: "q" + lines[i][1:],
+                ReasonCode.ZERO_PDQ: "0" * 64,
+                ReasonCode.DUPLICATE: lines[0],
+                ReasonCode.MALFORMED: f"pdq {lines[i]} extra",
             }[reason]
     path = tmp_path / "list.txt"
     path.write_text("\n".join(lines) + "\n")
@@ -126,8 +132,8 @@ def test_100k_line_list_with_bad_lines_sprinkled_in(tmp_path: Path) -> None:
     assert report.reject_counts() == expected
     assert report.added == 100_000 - sum(expected.values())
     assert report.records_read == 100_000
-    assert sorted(r.line for r in report.rejects if r.reason is RejectReason.NOT_HEX) == [
-        i + 1 for i in bad[RejectReason.NOT_HEX]
+    assert sorted(r.line for r in report.rejects if r.reason is ReasonCode.NOT_HEX) == [
+        i + 1 for i in bad[ReasonCode.NOT_HEX]
     ]
 
 
@@ -137,11 +143,11 @@ def test_csv_and_tsv_with_header_aliases() -> None:
     assert parsed[0] == ParsedRecord(2, PDQ_A, "pdq", "E1", "A1")
     assert parsed[2] == ParsedRecord(4, PDQ_B, None, "E3", None)
     assert [r.reason for r in parsed if isinstance(r, RejectedLine)] == [
-        RejectReason.MISSING_HASH,
-        RejectReason.MALFORMED,
+        ReasonCode.MISSING_HASH,
+        ReasonCode.MALFORMED,
     ]
-    spaced = import_records(new_store(), "l", records_from_text(f"hash\nab cd{'1' * 59}\n", ImportFormat.CSV))
-    assert [r.reason for r in spaced.rejects] == [RejectReason.NOT_HEX]
+    spaced = import_records(new_store(), "l", records_from_text(f"hash\nab cd{'1' * 59}\n{MD5}\n", ImportFormat.CSV))
+    assert [r.reason for r in spaced.rejects] == [ReasonCode.NOT_HEX]
     tsv_text = f"md5\tid\n{MD5}\tX\n"
     assert flatten(records_from_text(tsv_text, ImportFormat.CSV)) == [ParsedRecord(2, MD5, "md5", "X", None)]
 
@@ -151,7 +157,7 @@ def test_results_come_in_line_order_across_bulk_and_line_paths() -> None:
     lines = [r.line for r in flatten(parse_plain_text(io.StringIO(text)))]
     assert lines == [1, 2, 4, 5, 6]
     report = import_records(new_store(), "l", records_from_text(text, ImportFormat.PLAIN))
-    assert [(r.line, r.reason) for r in report.rejects] == [(2, RejectReason.DUPLICATE), (5, RejectReason.MALFORMED)]
+    assert [(r.line, r.reason) for r in report.rejects] == [(2, ReasonCode.DUPLICATE), (5, ReasonCode.MALFORMED)]
 
 
 def test_csv_lines_are_physical_lines_and_several_fingerprint_columns_are_read() -> None:
@@ -216,13 +222,13 @@ def test_ncmec_xml_entries_fingerprints_and_tombstones() -> None:
         ("pdq", "N-1", "A1"),
     ]
     assert ParsedRecord(4, "", None, "N-9", None, deleted=True) in records
-    assert [r.reason for r in parsed if isinstance(r, RejectedLine)] == [RejectReason.MALFORMED]
+    assert [r.reason for r in parsed if isinstance(r, RejectedLine)] == [ReasonCode.MALFORMED]
 
 
 def test_ncmec_xml_truncated_keeps_what_came_before() -> None:
     parsed = flatten(records_from_text(NCMEC_XML[: NCMEC_XML.index("<deletedImage>") + 20], ImportFormat.NCMEC_XML))
     assert sum(isinstance(r, ParsedRecord) for r in parsed) == 4
-    assert isinstance(parsed[-1], RejectedLine) and parsed[-1].reason is RejectReason.MALFORMED
+    assert isinstance(parsed[-1], RejectedLine) and parsed[-1].reason is ReasonCode.MALFORMED
 
 
 STOPNCII = {
@@ -254,8 +260,8 @@ def test_stopncii_json_even_across_read_chunks(monkeypatch: pytest.MonkeyPatch) 
     assert records[0] == ParsedRecord(1, PDQ_A, "ImagePDQ", "c-1,c-2", "Active")
     assert records[2].deleted and records[1].signal_name == "VideoMD5"
     assert [r.reason for r in parsed if isinstance(r, RejectedLine)] == [
-        RejectReason.MISSING_HASH,
-        RejectReason.MALFORMED,
+        ReasonCode.MISSING_HASH,
+        ReasonCode.MALFORMED,
     ] * 2
 
 
@@ -273,7 +279,7 @@ def test_tat_json_and_a_broken_document() -> None:
     assert parsed[0] == ParsedRecord(1, MD5, "MD5", "2819", "far-right", False)
     assert parsed[1].deleted  # type: ignore[union-attr]
     broken = flatten(records_from_text(json.dumps(doc)[:-20], ImportFormat.TAT_JSON))
-    assert isinstance(broken[-1], RejectedLine) and broken[-1].reason is RejectReason.MALFORMED and broken[-1].fatal
+    assert isinstance(broken[-1], RejectedLine) and broken[-1].reason is ReasonCode.MALFORMED and broken[-1].fatal
     as_strings = {"results": [{"hash_digest": MD5, "algorithm": "MD5", "deleted": "false", "id": 1}]}
     first = flatten(records_from_text(json.dumps(as_strings), ImportFormat.TAT_JSON))[0]
     assert isinstance(first, ParsedRecord) and not first.deleted

@@ -14,7 +14,7 @@ import pytest
 from engine.exporters import ExportFormat, export_entries
 from engine.importers.formats import ImportFormat, records_from_text
 from engine.importers.records import ParsedRecord
-from engine.importing import ImportAbortedError, ImportMode, import_records
+from engine.importing import ImportGuard, ImportMode, ImportRefusedError, import_records
 from engine.lists import HashList, ListAction, SourceProgramme
 from engine.signals import SignalType
 from engine.store import SCHEMA_VERSION, ListNotFoundError, Store, StoreError
@@ -26,6 +26,9 @@ MD5 = "d35c785545392755e7e4164457657269"
 
 def csv_of(rows: list[tuple[str, str, str]]) -> str:
     return "hash,id,classification\n" + "".join(f"{h},{i},{c}\n" for h, i, c in rows)
+
+
+SHRINK_ALLOWED = ImportGuard(allow_shrink=True)
 
 
 def make_store(path: Path | str = ":memory:") -> Store:
@@ -52,11 +55,11 @@ def test_replace_imports_create_versions_with_tombstones_and_diffs() -> None:
     assert (v2.added, v2.unchanged, v2.removed, v2.total) == (3, 3, 2, 6)
     assert live_hashes(store) == HASHES[2:8]
     assert live_hashes(store, 1) == HASHES[:5]
-    added, removed = store.diff("ncmec", 1, 2)
-    assert [e.hex for e in added] == HASHES[5:8] and [e.hex for e in removed] == HASHES[:2]
-    assert all(e.removed_version is None for e in added)
-    back_added, back_removed = store.diff("ncmec", 2, 1)
-    assert [e.hex for e in back_added] == HASHES[:2] and [e.hex for e in back_removed] == HASHES[5:8]
+    diff = store.diff("ncmec", 1, 2)
+    assert [e.hex for e in diff.added] == HASHES[5:8] and [e.hex for e in diff.removed] == HASHES[:2]
+    assert all(e.removed_version is None for e in diff.added) and diff.changed == []
+    back = store.diff("ncmec", 2, 1)
+    assert [e.hex for e in back.added] == HASHES[:2] and [e.hex for e in back.removed] == HASHES[5:8]
     store.activate("ncmec", 1)
     assert live_hashes(store) == HASHES[:5]
     assert [v.number for v in store.versions("ncmec")] == [1, 2]
@@ -199,8 +202,8 @@ def test_a_killed_import_process_leaves_the_previous_version_intact(tmp_path: Pa
         assert [v.number for v in store.versions("ncmec")] == [1]
         assert live_hashes(store) == HASHES[:3]
         assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        report = import_records(store, "ncmec", records_from_text("\n".join(HASHES[3:5]), ImportFormat.PLAIN))
-        assert report.version == 2  # the store is usable again
+        report = import_records(store, "ncmec", records_from_text("\n".join(HASHES[:5]), ImportFormat.PLAIN))
+        assert (report.version, report.added) == (2, 2)  # the store is usable again
 
 
 def test_list_settings_round_trip() -> None:
@@ -233,7 +236,7 @@ def test_a_file_that_breaks_off_imports_nothing_in_either_mode() -> None:
     )
     import_records(store, "ncmec", records_from_text(full, ImportFormat.NCMEC_XML))
     for mode in ImportMode:
-        with pytest.raises(ImportAbortedError, match="nothing imported"):
+        with pytest.raises(ImportRefusedError, match="nothing imported"):
             import_records(store, "ncmec", records_from_text(full[: len(full) // 3], ImportFormat.NCMEC_XML), mode=mode)
     assert [v.number for v in store.versions("ncmec")] == [1] and len(live_hashes(store)) == 10
 
@@ -283,7 +286,8 @@ def test_threads_share_a_store(tmp_path: Path) -> None:
             for round_ in range(5):
                 rows = np.random.default_rng(seed + round_).integers(0, 256, (2000, 32), dtype=np.uint8)
                 text = "\n".join(bytes(r).hex() for r in rows)
-                import_records(store, name, records_from_text(text, ImportFormat.PLAIN))
+                # Each round replaces the whole list on purpose.
+                import_records(store, name, records_from_text(text, ImportFormat.PLAIN), guard=SHRINK_ALLOWED)
                 assert store.live_signals(name, SignalType.PDQ).values.shape == (2000, 32)
         except BaseException as exc:  # collected and re-raised in the main thread
             errors.append(exc)

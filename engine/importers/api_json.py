@@ -7,7 +7,7 @@ from typing import Any, TextIO
 
 from engine.importers.json_stream import JsonStreamError, iter_array_items
 from engine.importers.records import ParsedRecord, ParseResult, RejectedLine
-from engine.signals import RejectReason
+from hashing.errors import ReasonCode
 
 # StopNCII statuses that take a hash out of the list.
 _STOPNCII_REMOVED = frozenset({"withdrawn", "deleted", "inactive"})
@@ -16,7 +16,7 @@ _STOPNCII_REMOVED = frozenset({"withdrawn", "deleted", "inactive"})
 def _stopncii(ordinal: int, item: dict[str, Any]) -> ParseResult:
     value = item.get("hashValue")
     if not isinstance(value, str) or not value:
-        return RejectedLine(ordinal, RejectReason.MISSING_HASH, "record without hashValue")
+        return RejectedLine(ordinal, ReasonCode.MISSING_HASH, "record without hashValue")
     status = str(item.get("hashStatus") or "")
     cases = item.get("caseNumbers")
     case_ids = sorted(cases) if isinstance(cases, dict) else []
@@ -33,7 +33,7 @@ def _stopncii(ordinal: int, item: dict[str, Any]) -> ParseResult:
 def _tat(ordinal: int, item: dict[str, Any]) -> ParseResult:
     value = item.get("hash_digest")
     if not isinstance(value, str) or not value:
-        return RejectedLine(ordinal, RejectReason.MISSING_HASH, "result without hash_digest")
+        return RejectedLine(ordinal, ReasonCode.MISSING_HASH, "result without hash_digest")
     entry_id = item.get("id")
     return ParsedRecord(
         ordinal,
@@ -58,11 +58,11 @@ def _parse(stream: TextIO, key: str, convert: Callable[[int, dict[str, Any]], Pa
         for item in iter_array_items(stream, key):
             ordinal += 1
             if not isinstance(item, dict):
-                yield RejectedLine(ordinal, RejectReason.MALFORMED, "array element is not an object")
+                yield RejectedLine(ordinal, ReasonCode.MALFORMED, "array element is not an object")
                 continue
             yield convert(ordinal, item)
     except JsonStreamError as exc:
-        yield RejectedLine(ordinal + 1, RejectReason.MALFORMED, f"{exc}; rest of file unreadable", fatal=True)
+        yield RejectedLine(ordinal + 1, ReasonCode.MALFORMED, f"{exc}; rest of file unreadable", fatal=True)
 
 
 def parse_stopncii_json(stream: TextIO) -> Iterator[ParseResult]:

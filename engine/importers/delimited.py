@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from itertools import chain
 
 from engine.importers.records import ImportFormatError, ParsedRecord, ParseResult, RejectedLine
-from engine.signals import RejectReason
+from hashing.errors import ReasonCode
 
 _GENERIC_HASH_COLUMNS = ("hash", "value", "signal_value", "hash_value", "hashvalue", "hash_digest")
 _COLUMNS = {
@@ -15,6 +15,10 @@ _COLUMNS = {
     "id": ("id", "external_id", "entry_id", "ncmec_id", "case_id"),
     "classification": ("classification", "category", "label", "tag"),
     "deleted": ("deleted", "is_deleted", "tombstone"),
+    # hashmatch's own CSV export: an export re-imported keeps each entry's original provenance
+    "source_file": ("source_file",),
+    "source_line": ("source_line",),
+    "imported_at": ("imported_at",),
 }
 _TRUE = frozenset({"1", "true", "yes", "y", "deleted"})
 
@@ -51,7 +55,7 @@ def parse_delimited(lines: Iterable[str], delimiter: str | None = None) -> Itera
         if not fields or all(not f.strip() for f in fields):
             continue
         if len(fields) != len(header):
-            yield RejectedLine(number, RejectReason.MALFORMED, f"{len(fields)} fields, the header has {len(header)}")
+            yield RejectedLine(number, ReasonCode.MALFORMED, f"{len(fields)} fields, the header has {len(header)}")
             continue
 
         def field(column: int | None, row: list[str] = fields) -> str | None:
@@ -65,8 +69,9 @@ def parse_delimited(lines: Iterable[str], delimiter: str | None = None) -> Itera
             if deleted and external_id:
                 yield ParsedRecord(number, "", None, external_id, classification, deleted=True)
             else:
-                yield RejectedLine(number, RejectReason.MISSING_HASH, "the hash field is empty")
+                yield RejectedLine(number, ReasonCode.MISSING_HASH, "the hash field is empty")
             continue
+        source_line = field(positions["source_line"])
         for hash_text, implied_type in present:
             yield ParsedRecord(
                 number,
@@ -75,6 +80,11 @@ def parse_delimited(lines: Iterable[str], delimiter: str | None = None) -> Itera
                 external_id=external_id,
                 classification=classification,
                 deleted=deleted,
+                source_file=field(positions["source_file"]),
+                source_line=int(source_line)
+                if source_line and source_line.isascii() and source_line.isdigit()
+                else None,
+                imported_at=field(positions["imported_at"]),
             )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from engine.importers.records import ParsedRecord, ParseResult, RejectedLine
-from engine.signals import RejectReason
+from hashing.errors import ReasonCode
 
 
 def parse_hasher_output(lines: Iterable[str]) -> Iterator[ParseResult]:
@@ -19,10 +19,10 @@ def parse_hasher_output(lines: Iterable[str]) -> Iterator[ParseResult]:
         else:
             parts = text.split(",", 2)
             if len(parts) != 3:
-                yield RejectedLine(number, RejectReason.MALFORMED, "expected 'hex,quality,path'")
+                yield RejectedLine(number, ReasonCode.MALFORMED, "expected 'hex,quality,path'")
                 continue
             hash_text, path = parts[0], parts[2]
         if not hash_text:
-            yield RejectedLine(number, RejectReason.MISSING_HASH, "no hash on the line")
+            yield RejectedLine(number, ReasonCode.MISSING_HASH, "no hash on the line")
             continue
         yield ParsedRecord(number, hash_text, signal_name="pdq", external_id=path or None)

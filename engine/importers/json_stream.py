@@ -24,9 +24,12 @@ def iter_array_items(stream: TextIO, key: str) -> Iterator[Any]:
     reader = _Buffer(stream)
     marker = json.dumps(key)
     while reader.skip_past(marker):
-        # The key's text can also occur as a value ("note": "hashRecords"); only `"key": [` starts an array.
-        if not reader.skip_past_char(":") or reader.next_non_space() != "[":
+        # The key's text can also occur as a value ("note": "hashRecords"); followed by ':' it is the key, and
+        # then its value must be an array: `{"hashRecords": "notalist"}` is a list of the wrong shape.
+        if not reader.skip_past_char(":"):
             continue
+        if reader.next_non_space() != "[":
+            raise JsonStreamError(f"{marker} is not an array")
         reader.advance(1)
         if reader.next_non_space() == "]":
             reader.advance(1)

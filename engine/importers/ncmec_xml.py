@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from engine.importers.records import ParsedRecord, ParseResult, RejectedLine
-from engine.signals import RejectReason
+from hashing.errors import ReasonCode
 
 _ENTRY_TAGS = frozenset({"image", "video", "deletedimage", "deletedvideo"})
 
@@ -33,7 +33,7 @@ def parse_ncmec_xml(stream: BinaryIO) -> Iterator[ParseResult]:
             element.clear()  # keep memory flat on large pages
     except ET.ParseError as exc:
         yield RejectedLine(
-            ordinal + 1, RejectReason.MALFORMED, f"XML syntax error, rest of file unreadable: {exc}", fatal=True
+            ordinal + 1, ReasonCode.MALFORMED, f"XML syntax error, rest of file unreadable: {exc}", fatal=True
         )
 
 
@@ -41,7 +41,7 @@ def _entry(ordinal: int, name: str, element: ET.Element) -> Iterator[ParseResult
     children = {_local(child.tag).lower(): child for child in element}
     entry_id = (children["id"].text or "").strip() if "id" in children else ""
     if not entry_id:
-        yield RejectedLine(ordinal, RejectReason.MALFORMED, f"<{name}> without an <id>")
+        yield RejectedLine(ordinal, ReasonCode.MALFORMED, f"<{name}> without an <id>")
         return
     classification_node = children.get("classification")
     classification = (classification_node.text or "").strip() or None if classification_node is not None else None
@@ -52,7 +52,7 @@ def _entry(ordinal: int, name: str, element: ET.Element) -> Iterator[ParseResult
         yield ParsedRecord(ordinal, "", external_id=entry_id, classification=classification, deleted=True)
         return
     if not hashes:
-        yield RejectedLine(ordinal, RejectReason.MISSING_HASH, f"entry {entry_id} has no fingerprints")
+        yield RejectedLine(ordinal, ReasonCode.MISSING_HASH, f"entry {entry_id} has no fingerprints")
         return
     for signal_name, value in hashes:
         yield ParsedRecord(ordinal, value, signal_name, entry_id, classification, deleted)

@@ -13,7 +13,7 @@ from itertools import islice
 import numpy as np
 
 from engine.importers.records import HexBatch, ParsedRecord, ParseResult, RejectedLine
-from engine.signals import RejectReason
+from hashing.errors import ReasonCode
 
 BATCH_LINES = 65_536
 _NIBBLES = np.full(256, 255, dtype=np.uint8)
@@ -43,7 +43,7 @@ def _parse_line(number: int, raw: str) -> Iterator[ParseResult]:
     elif len(fields) == 2:
         yield ParsedRecord(number, fields[1], signal_name=fields[0])
     else:
-        yield RejectedLine(number, RejectReason.MALFORMED, "expected 'HASH' or 'TYPE HASH'")
+        yield RejectedLine(number, ReasonCode.MALFORMED, "expected 'HASH' or 'TYPE HASH'")
 
 
 def _parse_chunk(chunk: list[tuple[int, str]]) -> Iterator[ParseResult | HexBatch]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.signals import RejectReason
+from hashing.errors import HashmatchError, ReasonCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,12 +17,16 @@ class ParsedRecord:
     external_id: str | None = None
     classification: str | None = None
     deleted: bool = False  # a tombstone: remove this entry (or, without a hash, every entry of external_id)
+    # Provenance carried by the file itself (hashmatch's own CSV export): kept instead of this file's.
+    source_file: str | None = None
+    source_line: int | None = None
+    imported_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RejectedLine:
     line: int
-    reason: RejectReason
+    reason: ReasonCode
     detail: str
     fatal: bool = False  # the rest of the file is unreadable (broken XML/JSON): the import must not go on
 
@@ -39,5 +43,8 @@ class HexBatch:
 ParseResult = ParsedRecord | RejectedLine
 
 
-class ImportFormatError(ValueError):
+class ImportFormatError(HashmatchError, ValueError):
     """The file as a whole cannot be read in the chosen format (for example, a CSV without a hash column)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ReasonCode.UNKNOWN_LIST_FORMAT, message)

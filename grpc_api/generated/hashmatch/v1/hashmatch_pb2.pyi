@@ -175,7 +175,7 @@ class HashResponse(_message.Message):
     def __init__(self, hashes: _Optional[_Union[Hashes, _Mapping]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class ImportListRequest(_message.Message):
-    __slots__ = ("list", "content", "format", "mode", "activate", "source", "signal_types", "threshold", "action", "negative")
+    __slots__ = ("list", "content", "format", "mode", "activate", "source", "signal_types", "threshold", "action", "negative", "allow_shrink")
     LIST_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -186,6 +186,7 @@ class ImportListRequest(_message.Message):
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_SHRINK_FIELD_NUMBER: _ClassVar[int]
     list: str
     content: bytes
     format: str
@@ -196,7 +197,8 @@ class ImportListRequest(_message.Message):
     threshold: int
     action: str
     negative: bool
-    def __init__(self, list: _Optional[str] = ..., content: _Optional[bytes] = ..., format: _Optional[str] = ..., mode: _Optional[str] = ..., activate: _Optional[bool] = ..., source: _Optional[str] = ..., signal_types: _Optional[_Iterable[str]] = ..., threshold: _Optional[int] = ..., action: _Optional[str] = ..., negative: _Optional[bool] = ...) -> None: ...
+    allow_shrink: bool
+    def __init__(self, list: _Optional[str] = ..., content: _Optional[bytes] = ..., format: _Optional[str] = ..., mode: _Optional[str] = ..., activate: _Optional[bool] = ..., source: _Optional[str] = ..., signal_types: _Optional[_Iterable[str]] = ..., threshold: _Optional[int] = ..., action: _Optional[str] = ..., negative: _Optional[bool] = ..., allow_shrink: _Optional[bool] = ...) -> None: ...
 
 class Entry(_message.Message):
     __slots__ = ("hash", "signal_type", "external_id", "classification")
