@@ -4,6 +4,10 @@ server's interpreter. Prints one JSON object: requests, seconds, throughput, p50
     python -m benchmarks.grpc_load --target 127.0.0.1:PORT --token T --mode media --media FILE \\
         --concurrency 4 --requests 400 [--rate 200]
     python -m benchmarks.grpc_load ... --mode hashes --batch 100
+    python -m benchmarks.grpc_load ... --mode query-file --queries FILE --batch 1000
+
+Mode query-file sends every PDQ hash of FILE (one hex per line) once, through MatchHashes calls of --batch
+queries one after another, and also reports how many queries were answered and how many matched.
 
 Closed loop by default (each of `concurrency` threads sends its next request when the last is answered);
 with --rate, open loop: requests are scheduled at that rate and latency counts from the scheduled time, so
@@ -154,18 +158,66 @@ def run_streams(args: argparse.Namespace) -> dict[str, float]:
     }
 
 
+def run_query_file(args: argparse.Namespace) -> dict[str, float]:
+    """Every query of the file once, in MatchHashes calls of --batch, back to back; counts what was answered."""
+    channel = grpc.insecure_channel(
+        args.target, options=[("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)]
+    )
+    stub = pb_grpc.MatcherStub(channel)
+    metadata = (("authorization", f"Bearer {args.token}"),)
+    digests = [bytes.fromhex(line) for line in Path(args.queries).read_text().split()]
+    requests = [
+        pb.MatchHashesRequest(
+            queries=[
+                pb.HashQuery(
+                    client_id=str(start + i), hashes=pb.Hashes(pdq=pb.PdqHash(digest=d, quality=100, has_quality=True))
+                )
+                for i, d in enumerate(digests[start : start + args.batch])
+            ]
+        )
+        for start in range(0, len(digests), args.batch)
+    ]
+    stub.MatchHashes(requests[0], metadata=metadata, timeout=60)  # warm the channel and the server
+    answered = matched = errors = 0
+    latencies: list[float] = []
+    started = time.perf_counter()
+    for request in requests:
+        sent = time.perf_counter()
+        try:
+            response = stub.MatchHashes(request, metadata=metadata, timeout=300)
+        except grpc.RpcError:
+            errors += 1
+            continue
+        latencies.append(time.perf_counter() - sent)
+        answered += len(response.results)
+        matched += sum(1 for r in response.results if r.HasField("verdict") and len(r.verdict.matches) > 0)
+    seconds = time.perf_counter() - started
+    return {
+        "requests": len(latencies),
+        "lookups": answered,
+        "answered": answered,
+        "matched": matched,
+        "seconds": seconds,
+        "throughput": answered / seconds,
+        "p50_ms": float(np.percentile(latencies, 50) * 1e3) if latencies else float("nan"),
+        "p99_ms": float(np.percentile(latencies, 99) * 1e3) if latencies else float("nan"),
+        "errors": errors,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", required=True)
     parser.add_argument("--token", required=True)
-    parser.add_argument("--mode", choices=["media", "media-stream", "hashes"], required=True)
+    parser.add_argument("--mode", choices=["media", "media-stream", "hashes", "query-file"], required=True)
     parser.add_argument("--media")
+    parser.add_argument("--queries", help="query-file mode: one PDQ hex per line")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--rate", type=float)
     args = parser.parse_args(argv)
-    print(json.dumps(run(args)))
+    print(json.dumps(run_query_file(args) if args.mode == "query-file" else run(args)))
     return 0
 
 

@@ -23,26 +23,37 @@ from cli.common import EXIT_FAILED, EXIT_OK, fail
 from hashing.errors import ReasonCode
 
 ROOT = Path(__file__).resolve().parents[1]
-SUITES = ("hashing", "index", "import", "grpc", "robustness")
+SUITES = ("hashing", "index", "import", "grpc", "verdicts", "robustness")
 QUICK_ENV = {
     "HASHMATCH_BENCH_SIZES": "1e5",
     "HASHMATCH_BENCH_IMPORT_LINES": "1e5",
     "HASHMATCH_BENCH_GRPC_ROWS": "1e4",
     "HASHMATCH_BENCH_GRPC_REQUESTS": "40",
+    "HASHMATCH_BENCH_VERDICT_ROWS": "1e5",
+    "HASHMATCH_BENCH_VERDICT_QUERIES": "5e3",
 }
 FULL_ENV = {
     "HASHMATCH_BENCH_SIZES": "1e5,1e6,1e7",
     "HASHMATCH_BENCH_IMPORT_LINES": "1e7",
     "HASHMATCH_BENCH_GRPC_ROWS": "1e6",
     "HASHMATCH_BENCH_GRPC_REQUESTS": "400",
+    "HASHMATCH_BENCH_VERDICT_ROWS": "1e6",
+    "HASHMATCH_BENCH_VERDICT_QUERIES": "2e4",
 }
 PYTEST_FILES = {
     "hashing": ["test_bench_hashing.py"],
     "index": ["test_bench_index.py"],
     "import": ["test_bench_import.py"],
     "grpc": ["test_bench_grpc.py"],
+    "verdicts": ["test_bench_verdicts.py"],
 }
-SUMMARIES = {"hashing": "summarize", "index": "summarize_index", "import": "summarize_index", "grpc": "summarize_grpc"}
+SUMMARIES = {
+    "hashing": "summarize",
+    "index": "summarize_index",
+    "import": "summarize_index",
+    "grpc": "summarize_grpc",
+    "verdicts": "summarize_verdicts",
+}
 
 
 def register(commands: Any) -> None:

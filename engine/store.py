@@ -227,7 +227,7 @@ class Store:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self.close()
-            raise StoreUnavailableError(f"{self.path} is not a hashmatch store ({exc})") from exc
+            raise StoreUnavailableError(f"{self.path} is not a hashmatch store (not an SQLite database)") from exc
 
     @property
     def db(self) -> sqlite3.Connection:

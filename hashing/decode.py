@@ -210,11 +210,12 @@ def _decode_with_pillow(data: bytes, options: DecodeOptions) -> np.ndarray:
             raise MediaError(ReasonCode.UNDECODABLE, "damaged image: its header cannot be parsed") from exc
         raise MediaError(ReasonCode.UNSUPPORTED_FORMAT, "not an image format hashmatch reads") from exc
     except Image.DecompressionBombError as exc:
-        raise MediaError(ReasonCode.TOO_LARGE, str(exc)) from exc
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise MediaError(ReasonCode.TOO_LARGE, f"over Pillow's decompression-bomb limit of {limit:,} pixels") from exc
     except MemoryError as exc:
         raise MediaError(ReasonCode.TOO_LARGE, "image needs more memory than is available") from exc
     except Exception as exc:  # hostile input reaches odd corners of Pillow's plugins; none may escape
-        raise MediaError(ReasonCode.UNDECODABLE, f"corrupt or truncated image: {exc}") from exc
+        raise MediaError(ReasonCode.UNDECODABLE, "corrupt or truncated image") from exc
 
 
 def _sixteen_bit_grey_to_rgb(frame: Image.Image) -> np.ndarray:
