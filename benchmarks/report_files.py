@@ -3,10 +3,15 @@ and print or write the Markdown."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+# A summary: the merged report -> (Markdown, the bars it missed).
+Summary = Callable[[dict[str, Any]], tuple[str, list[str]]]
 
 
 def load_reports(paths: list[Path]) -> dict[str, Any]:
@@ -33,3 +38,13 @@ def emit(text: str, markdown: Path | None, missed: list[str]) -> int:
     if markdown is not None:
         markdown.write_text(text)
     return 1 if missed else 0
+
+
+def summary_main(argv: list[str] | None, description: str | None, summarize: Summary) -> int:
+    """The command line every summary script has: REPORT.json... [--markdown OUT.md]; exit 1 on a missed bar."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("reports", type=Path, nargs="+", help="pytest-benchmark JSON files, merged")
+    parser.add_argument("--markdown", type=Path)
+    args = parser.parse_args(argv)
+    text, missed = summarize(load_reports(args.reports))
+    return emit(text, args.markdown, missed)

@@ -8,12 +8,11 @@ Exit status 1 when a bar is missed.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
-from benchmarks.report_files import emit, load_reports, machine_line
+from benchmarks.report_files import machine_line, summary_main
 
 PEER = "pdqhash"
 # (group, contender) -> minimum speed-up over the peer in the same group.
@@ -76,15 +75,14 @@ def markdown(rows: list[Row], machine: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("reports", type=Path, nargs="+", help="pytest-benchmark JSON files, merged")
-    parser.add_argument("--markdown", type=Path)
-    args = parser.parse_args(argv)
-    report = load_reports(args.reports)
+def summarize(report: dict[str, Any]) -> tuple[str, list[str]]:
     rows = rows_from(report)
     missed = [f"{r.group} {r.contender}: {r.speedup or 0:.1f}x" for r in rows if not r.passed]
-    return emit(markdown(rows, machine_line(report, "pinned to 1 core")), args.markdown, missed)
+    return markdown(rows, machine_line(report, "pinned to 1 core")), missed
+
+
+def main(argv: list[str] | None = None) -> int:
+    return summary_main(argv, __doc__, summarize)
 
 
 if __name__ == "__main__":

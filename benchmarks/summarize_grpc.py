@@ -8,12 +8,10 @@ Bars: best gRPC media throughput >= 80% of the best in-process one; hash-only lo
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from benchmarks.report_files import emit, load_reports, machine_line
+from benchmarks.report_files import machine_line, summary_main
 
 
 def rows_of(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -66,15 +64,14 @@ def markdown(rows: list[dict[str, Any]], machine: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("reports", type=Path, nargs="+", help="pytest-benchmark JSON files, merged")
-    parser.add_argument("--markdown", type=Path)
-    args = parser.parse_args(argv)
-    report = load_reports(args.reports)
+def summarize(report: dict[str, Any]) -> tuple[str, list[str]]:
     rows = rows_of(report)
     text = markdown(rows, machine_line(report, "server and load-generator processes on the same machine"))
-    return emit(text, args.markdown, failures(rows))
+    return text, failures(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return summary_main(argv, __doc__, summarize)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,10 @@ Exit status 1 when hashmatch misses a bar at 1e7 rows (>= 2,000 queries/s batche
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from benchmarks.report_files import emit, load_reports, machine_line
+from benchmarks.report_files import machine_line, summary_main
 
 OURS = "hashmatch-mih"
 BAR_ROWS = 10_000_000
@@ -120,15 +118,14 @@ def markdown(index: list[dict[str, Any]], imports: list[dict[str, Any]], memory:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("reports", type=Path, nargs="+", help="pytest-benchmark JSON files, merged")
-    parser.add_argument("--markdown", type=Path)
-    args = parser.parse_args(argv)
-    report = load_reports(args.reports)
+def summarize(report: dict[str, Any]) -> tuple[str, list[str]]:
     index, imports, memory = index_rows(report), import_rows(report), memory_rows(report)
     text = markdown(index, imports, memory, machine_line(report, "both cores"))
-    return emit(text, args.markdown, failures(index, imports, memory))
+    return text, failures(index, imports, memory)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return summary_main(argv, __doc__, summarize)
 
 
 if __name__ == "__main__":

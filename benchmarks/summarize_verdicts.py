@@ -8,12 +8,10 @@ the throughput when none does. Exit 1 if missed.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from benchmarks.report_files import emit, load_reports, machine_line
+from benchmarks.report_files import machine_line, summary_main
 
 BAR = 0.5
 
@@ -52,19 +50,17 @@ def markdown(rows: dict[str, dict[str, dict[str, Any]]], machine: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("reports", type=Path, nargs="+", help="pytest-benchmark JSON files, merged")
-    parser.add_argument("--markdown", type=Path)
-    args = parser.parse_args(argv)
-    report = load_reports(args.reports)
+def summarize(report: dict[str, Any]) -> tuple[str, list[str]]:
     rows = rows_of(report)
     found = ratios(rows)
     missed = [f"{path}: all-matching at {ratio:.0%} of none-matching" for path, ratio in found.items() if ratio < BAR]
     if len(found) < 2:
         missed.append(f"expected in-process and gRPC rows, found {sorted(found) or 'none'}")
-    text = markdown(rows, machine_line(report, "server and client processes on the same machine; medians"))
-    return emit(text, args.markdown, missed)
+    return markdown(rows, machine_line(report, "server and client processes on the same machine; medians")), missed
+
+
+def main(argv: list[str] | None = None) -> int:
+    return summary_main(argv, __doc__, summarize)
 
 
 if __name__ == "__main__":

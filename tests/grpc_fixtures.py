@@ -6,6 +6,7 @@ import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -17,7 +18,7 @@ from engine.lists import HashList, SourceProgramme
 from engine.signals import SignalType
 from engine.store import Store
 from grpc_api.auth import Role, TokenStore
-from grpc_api.server import RunningServer, ServerConfig, start_server
+from grpc_api.server import REASON_KEY, RunningServer, ServerConfig, start_server
 from hashing.media_hasher import MediaHasher
 from tests.conformance import ROOT
 
@@ -53,6 +54,11 @@ def serve(directory: Path, **config: object) -> Served:
     options: dict[str, object] = {"db_path": db, "address": "127.0.0.1:0", "tokens_path": tokens} | config
     running = start_server(ServerConfig(**options))  # type: ignore[arg-type]
     return Served(running, f"127.0.0.1:{running.port}", matcher_token, admin_token, directory)
+
+
+def reason_of(error: grpc.RpcError) -> str:
+    """The reason code a failed call carries in its trailing metadata."""
+    return str(dict(error.trailing_metadata() or ()).get(REASON_KEY, ""))
 
 
 @dataclass

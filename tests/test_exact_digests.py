@@ -14,7 +14,7 @@ from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
 from hashing.decode import DecodeLimits, DecodeOptions
 from hashing.media_hasher import HashOptions, MediaHasher
 from tests.conformance import ROOT
-from tests.grpc_fixtures import serve
+from tests.grpc_fixtures import Served
 
 BRIDGE = ROOT / "pdq/data/bridge-mods/aaa-orig.jpg"
 # Not an image: the start of an ISO media file (as a video upload begins), then benign filler.
@@ -85,18 +85,14 @@ def test_a_decodable_file_gets_both_its_pdq_and_its_digests(tmp_path: Path) -> N
     assert outcome.hashes.pdq.quality == 100
 
 
-def test_the_service_matches_undecodable_uploads_on_their_digests(tmp_path: Path) -> None:
-    served = serve(tmp_path)
-    try:
-        truncated = BRIDGE.read_bytes()[:30000]
-        entry = pb.Entry(hash=hashlib.md5(truncated).hexdigest(), signal_type="md5", external_id="N-7")
-        with HashmatchClient(served.address, served.admin_token) as admin:
-            admin.add_entries("demo", [entry])
-        with HashmatchClient(served.address, served.matcher_token) as client:
-            verdict = client.match(truncated).verdict
-            streamed = next(iter(client.match_stream([("t", truncated)]))).verdict
-        for answer in (verdict, streamed):
-            assert answer.decision == pb.MATCH and list(answer.reasons) == ["UNDECODABLE"]
-            assert [m.external_id for m in answer.matches] == ["N-7"]
-    finally:
-        served.server.stop(0)
+def test_the_service_matches_undecodable_uploads_on_their_digests(served: Served) -> None:
+    truncated = BRIDGE.read_bytes()[:30000]
+    entry = pb.Entry(hash=hashlib.md5(truncated).hexdigest(), signal_type="md5", external_id="N-7")
+    with HashmatchClient(served.address, served.admin_token) as admin:
+        admin.add_entries("demo", [entry])
+    with HashmatchClient(served.address, served.matcher_token) as client:
+        verdict = client.match(truncated).verdict
+        streamed = next(iter(client.match_stream([("t", truncated)]))).verdict
+    for answer in (verdict, streamed):
+        assert answer.decision == pb.MATCH and list(answer.reasons) == ["UNDECODABLE"]
+        assert [m.external_id for m in answer.matches] == ["N-7"]

@@ -18,25 +18,13 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from engine.matcher import QueryHashes
 from grpc_api.client import HashmatchClient
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
-from grpc_api.server import REASON_KEY
 from hashing.media_hasher import HashOptions, MediaHasher
 from hashing.pdq_hash import PdqHash
 from hashing.pdq_hasher import DihedralMode
-from tests.grpc_fixtures import BRIDGE, OTHER, Served, make_certificates, serve
+from tests.grpc_fixtures import BRIDGE, OTHER, Served, make_certificates, reason_of, serve
 
 BRIDGE_BYTES = BRIDGE.read_bytes()
 OTHER_BYTES = OTHER.read_bytes()
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    running = serve(tmp_path)
-    yield running
-    running.server.stop(1)
-
-
-def reason_of(error: grpc.RpcError) -> str:
-    return str(dict(error.trailing_metadata() or ()).get(REASON_KEY, ""))
 
 
 def test_match_returns_the_verdict_and_passes_client_metadata_through(served: Served) -> None:

@@ -4,7 +4,6 @@ and never Python's own words."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -15,7 +14,7 @@ from cli.main import main
 from grpc_api.client import HashmatchClient
 from hashing.decode import DecodeLimits
 from hashing.errors import ReasonCode
-from tests.grpc_fixtures import Served, serve
+from tests.grpc_fixtures import Served, reason_of
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -76,17 +75,6 @@ def test_an_unexpected_failure_is_one_line_with_a_reason_and_no_traceback(
     assert err.startswith("hashmatch: error: INTERNAL:") and "internal detail" not in err and "Traceback" not in err
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    running = serve(tmp_path)
-    yield running
-    running.server.stop(0)
-
-
-def _reason(error: grpc.RpcError) -> str:
-    return str(dict(error.trailing_metadata() or ()).get("hashmatch-reason", ""))
-
-
 def test_the_service_names_reason_codes_not_python_classes(served: Served) -> None:
     with HashmatchClient(served.address, served.admin_token) as admin:
         with pytest.raises(grpc.RpcError) as missing:
@@ -95,8 +83,11 @@ def test_the_service_names_reason_codes_not_python_classes(served: Served) -> No
             admin.import_list("new", b"ab" * 32, signal_types=["pdq", "foo"])
         with pytest.raises(grpc.RpcError) as bad_format:
             admin.import_list("new", b"ab" * 32, format="docx")
-    assert (missing.value.code(), _reason(missing.value)) == (grpc.StatusCode.NOT_FOUND, "LIST_NOT_FOUND")
-    assert (bad_type.value.code(), _reason(bad_type.value)) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_SETTING")
+    assert (missing.value.code(), reason_of(missing.value)) == (grpc.StatusCode.NOT_FOUND, "LIST_NOT_FOUND")
+    assert (bad_type.value.code(), reason_of(bad_type.value)) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_SETTING")
     assert "unknown signal type 'foo'" in bad_type.value.details()
-    assert (bad_format.value.code(), _reason(bad_format.value)) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_SETTING")
+    assert (bad_format.value.code(), reason_of(bad_format.value)) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_SETTING",
+    )
     assert "is not a valid" not in bad_format.value.details()
