@@ -2,8 +2,9 @@
 
 Verdicts stream: each is printed as soon as its input is hashed and matched, in input order. Files are hashed
 by a pool of threads (decoding and the PDQ kernel release the GIL) with a bounded window of files in flight,
-so memory stays flat over any number of inputs; hashes given as text, all ready at once, are matched in
-batches. A file that cannot be decoded is still matched on its exact digests: its verdict carries the reason
+so memory stays flat over any number of inputs, and each is matched on its own as soon as it is hashed (one
+index search costs well under a millisecond, a file several); hashes given as text, all ready at once, are
+matched in batches. A file that cannot be decoded is still matched on its exact digests: its verdict carries the reason
 (e.g. UNDECODABLE) and an ERROR line on stderr says what went wrong; the exit status is then 1.
 """
 
@@ -138,12 +139,6 @@ def in_order(
             yield pending.popleft()
 
 
-def _done(prepared: Prepared) -> Future[Prepared]:
-    future: Future[Prepared] = Future()
-    future.set_result(prepared)
-    return future
-
-
 def read_hash_texts(args: argparse.Namespace) -> Iterator[str]:
     """--hash values, then the lines of --hashes (streamed, never read whole)."""
     yield from args.hashes
@@ -165,47 +160,40 @@ def format_verdict(label: str, verdict: Verdict, as_json: bool) -> str:
 
 
 class VerdictPrinter:
-    """Prints verdicts in input order, matching queries in batches while they are all ready, and one by one
-    as soon as a slower input (a file being hashed) would make the ready ones wait."""
+    """Prints verdicts in input order: queries that are all ready at once (hash text) matched in batches,
+    files matched and printed one by one as soon as each is hashed."""
 
     def __init__(self, matcher: Matcher, as_json: bool, out: TextIO, err: TextIO) -> None:
         self.matcher = matcher
         self.as_json = as_json
         self.out = out
         self.err = err
-        self.pending: list[Prepared] = []
         self.failed = 0
 
-    def run(self, futures: Iterable[Future[Prepared]]) -> int:
-        for future in futures:
-            if self.pending and not future.done():
-                self.flush()  # print what is ready before waiting for the next input
-            prepared = future.result()
-            if prepared.query is None:
-                self.flush()
-                self._report(prepared)
-            else:
-                self.pending.append(prepared)
-                if len(self.pending) >= BATCH:
-                    self.flush()
-        self.flush()
-        return self.failed
+    def batched(self, inputs: Iterable[Prepared]) -> None:
+        pending: list[Prepared] = []
+        for prepared in inputs:
+            pending.append(prepared)
+            if len(pending) >= BATCH:
+                self._print(pending)
+                pending = []
+        self._print(pending)
 
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        verdicts = self.matcher.match_many([p.query for p in self.pending if p.query is not None])
-        for prepared, verdict in zip(self.pending, verdicts, strict=True):
-            self.out.write(format_verdict(prepared.label, verdict, self.as_json) + "\n")
-            if prepared.error is not None:  # matched on its digests, but without a PDQ: say why
-                self._report(prepared)
+    def streamed(self, inputs: Iterable[Future[Prepared]]) -> None:
+        for future in inputs:
+            self._print([future.result()])
+
+    def _print(self, inputs: list[Prepared]) -> None:
+        """Match the ones with a query in one batch; print everything in order, errors on stderr."""
+        verdicts = iter(self.matcher.match_many([p.query for p in inputs if p.query is not None]))
+        for prepared in inputs:
+            if prepared.query is not None:
+                self.out.write(format_verdict(prepared.label, next(verdicts), self.as_json) + "\n")
+            if prepared.error is not None:  # no query at all, or matched on its digests without a PDQ
+                self.failed += 1
+                self.out.flush()  # the verdict before its error line, when both go to one terminal
+                self.err.write(error_line(prepared.error.reason, prepared.label, prepared.error.detail) + "\n")
         self.out.flush()
-        self.pending.clear()
-
-    def _report(self, prepared: Prepared) -> None:
-        assert prepared.error is not None
-        self.failed += 1
-        self.err.write(error_line(prepared.error.reason, prepared.label, prepared.error.detail) + "\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -229,13 +217,11 @@ def _run_matches(args: argparse.Namespace, matcher: Matcher) -> int:
     hasher = MediaHasher(HashOptions(dihedral=dihedral, exact_digests=True))
     walk_errors: list[OSError] = []
 
-    def futures() -> Iterator[Future[Prepared]]:
-        yield from (_done(p) for p in hash_text_inputs(read_hash_texts(args)))
-        files = iter_files(args.paths, walk_errors)
-        yield from in_order(files, lambda path: prepare_file(hasher, path), args.workers, 2 * args.workers)
-
     printer = VerdictPrinter(matcher, args.json, sys.stdout, sys.stderr)
-    failed = printer.run(futures())
+    printer.batched(hash_text_inputs(read_hash_texts(args)))
+    files = iter_files(args.paths, walk_errors)
+    printer.streamed(in_order(files, lambda path: prepare_file(hasher, path), args.workers, 2 * args.workers))
+    failed = printer.failed
     for walk_error in walk_errors:
         failed += 1
         print(error_line(ReasonCode.UNREADABLE, walk_error.filename, walk_error.strerror or ""), file=sys.stderr)
