@@ -8,7 +8,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from cli import bench_command, hash_command, lists_command, match_command, serve_command
+from cli import admin_command, bench_command, hash_command, lists_command, match_command, serve_command
 from cli.common import fail, fail_with, os_error
 from hashing.errors import HashmatchError, ReasonCode
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     lists_command.register(commands)
     match_command.register(commands)
     serve_command.register(commands)
+    admin_command.register(commands)
     bench_command.register(commands)
     return parser
 

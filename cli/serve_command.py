@@ -1,7 +1,8 @@
-"""`hashmatch serve` and `hashmatch tokens add`: run the gRPC service, create API tokens.
+"""`hashmatch serve` and `hashmatch tokens add|rm|ls`: run the gRPC service, manage API tokens.
 
 Settings come from flags, else HASHMATCH_* environment variables, else a TOML file (`--config`), else the
 defaults: `--max-concurrent-rpcs 32` is `HASHMATCH_MAX_CONCURRENT_RPCS=32` is `max_concurrent_rpcs = 32`.
+Every start-up failure is one line with its reason code; nothing listens until every check has passed.
 """
 
 from __future__ import annotations
@@ -12,29 +13,48 @@ import os
 import sys
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cli.common import EXIT_OK, EXIT_USAGE, fail
 from engine.store import default_db_path
 from grpc_api.auth import Role, TokenStore
-from grpc_api.server import RunningServer, ServerConfig, serve_forever
+from grpc_api.matcher_service import StreamLimits
+from grpc_api.server import ConnectionLimits, RunningServer, ServerConfig, serve_forever
 from hashing.decode import DecodeLimits
-from hashing.errors import ReasonCode
+from hashing.errors import HashmatchError, ReasonCode
 
-# setting -> (type, default, help)
-SETTINGS: dict[str, tuple[Callable[[str], Any], Any, str]] = {
-    "db": (Path, None, "SQLite store (default: $HASHMATCH_DB or the per-user path)"),
-    "address": (str, "127.0.0.1:50051", "host:port to listen on (default: loopback only)"),
-    "tokens": (Path, None, "token file (default: tokens.json beside the store)"),
-    "tls_cert": (Path, None, "server certificate (PEM): enables TLS"),
-    "tls_key": (Path, None, "server key (PEM)"),
-    "tls_client_ca": (Path, None, "require client certificates signed by this CA (mutual TLS)"),
-    "max_message_bytes": (int, 64 * 1024 * 1024, "largest request or response"),
-    "max_concurrent_rpcs": (int, 64, "RPCs in progress at once; more get RESOURCE_EXHAUSTED"),
-    "workers": (int, 16, "server threads"),
-    "metrics_port": (int, None, "serve Prometheus metrics on 127.0.0.1:PORT"),
-    "max_pixels": (int, DecodeLimits.max_pixels, "refuse larger images with TOO_LARGE"),
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Setting:
+    kind: Callable[[str], Any]
+    default: Any
+    help: str
+
+
+SETTINGS: dict[str, Setting] = {
+    "db": Setting(Path, None, "SQLite store (default: $HASHMATCH_DB or the per-user path)"),
+    "address": Setting(str, "127.0.0.1:50051", "HOST:PORT to listen on (default: loopback only)"),
+    "tokens": Setting(Path, None, "token file (default: tokens.json beside the store)"),
+    "tls_cert": Setting(Path, None, "server certificate (PEM): enables TLS"),
+    "tls_key": Setting(Path, None, "server key (PEM)"),
+    "tls_client_ca": Setting(Path, None, "require client certificates signed by this CA (mutual TLS)"),
+    "max_message_bytes": Setting(int, 64 * MIB, "largest request or response"),
+    "max_concurrent_rpcs": Setting(
+        int, 64, "matching calls at once; more get RESOURCE_EXHAUSTED (health, admin: never)"
+    ),
+    "max_streams_per_token": Setting(int, 8, "open MatchStreams per token"),
+    "workers": Setting(int, 16, "threads hashing stream items"),
+    "metrics_port": Setting(int, None, "serve Prometheus metrics on 127.0.0.1:PORT"),
+    "max_pixels": Setting(int, DecodeLimits.max_pixels, "refuse larger images with TOO_LARGE"),
+    "decode_memory_mb": Setting(int, 1024, "decoded pixels in flight, all requests together (MiB)"),
+    "stream_window_mb": Setting(int, 64, "request bytes one stream may have read but not yet answered (MiB)"),
+    "stream_idle_timeout_s": Setting(float, 60.0, "end a stream that sends nothing for this long (seconds)"),
+    "max_connection_age_s": Setting(float, 3600.0, "close connections gracefully after this long (seconds)"),
+    "reload_interval_s": Setting(float, 2.0, "check the store for other processes' changes this often (seconds)"),
 }
 
 
@@ -51,65 +71,115 @@ def register(commands: Any) -> None:
         "setting can also come from HASHMATCH_<NAME> or from a TOML --config file (flags win, then environment).",
     )
     serve.add_argument("--config", type=Path, help="TOML file with any of the settings below")
-    for name, (kind, _, text) in SETTINGS.items():
-        serve.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=text)
+    for name, setting in SETTINGS.items():
+        serve.add_argument("--" + name.replace("_", "-"), dest=name, type=setting.kind, default=None, help=setting.help)
     serve.add_argument("--no-auth", action="store_true", help="accept calls without a token (loopback demos)")
+    serve.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        help="allow tokens over plaintext on a non-loopback address (a TLS proxy in front terminates TLS)",
+    )
     serve.add_argument("--list", dest="lists", action="append", default=[], help="serve only these lists")
     serve.set_defaults(run=run_serve)
 
-    tokens = commands.add_parser("tokens", help="manage API tokens")
+    tokens = commands.add_parser("tokens", help="manage API tokens (a running server follows the file)")
     actions = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
-    add = actions.add_parser("add", help="create a token (printed once; only its SHA-256 is stored)")
+    add = actions.add_parser("add", help="create or rotate a token (printed once; only its SHA-256 is stored)")
     add.add_argument("name")
     add.add_argument("--role", choices=[r.value for r in Role], default=Role.MATCHER.value)
-    add.add_argument("--tokens", type=Path, help="token file (default: tokens.json beside the store)")
-    add.add_argument("--db", type=Path, default=None, help="the store the tokens sit beside")
     add.set_defaults(run=run_tokens_add)
+    remove = actions.add_parser("rm", help="revoke a token")
+    remove.add_argument("name")
+    remove.set_defaults(run=run_tokens_rm)
+    listing = actions.add_parser("ls", help="list the tokens' names and roles")
+    listing.set_defaults(run=run_tokens_ls)
+    for action in (add, remove, listing):
+        action.add_argument("--tokens", type=Path, help="token file (default: tokens.json beside the store)")
+        action.add_argument("--db", type=Path, default=None, help="the store the tokens sit beside")
 
 
 def resolve_settings(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, Any]:
-    """flags > HASHMATCH_* environment > --config TOML > defaults; unknown TOML keys are an error."""
-    from_file: dict[str, Any] = {}
-    if args.config is not None:
-        from_file = tomllib.loads(args.config.read_text())
-        unknown = set(from_file) - set(SETTINGS)
-        if unknown:
-            raise ValueError(f"unknown settings in {args.config}: {', '.join(sorted(unknown))}")
+    """flags > HASHMATCH_* environment > --config TOML > defaults; unknown or malformed values are errors."""
+    from_file = _read_config(args.config) if args.config is not None else {}
+    unknown = set(from_file) - set(SETTINGS)
+    if unknown:
+        raise _setting_error(f"unknown settings in {args.config}: {', '.join(sorted(unknown))}")
     settings: dict[str, Any] = {}
-    for name, (kind, default, _) in SETTINGS.items():
+    for name, setting in SETTINGS.items():
         flag = getattr(args, name)
         env = environ.get("HASHMATCH_" + name.upper())
         if flag is not None:
             settings[name] = flag
         elif env is not None:
-            settings[name] = kind(env)
+            settings[name] = _convert(name, setting, env, f"HASHMATCH_{name.upper()}")
         elif name in from_file:
-            settings[name] = kind(str(from_file[name])) if kind is Path else from_file[name]
+            settings[name] = _convert(name, setting, str(from_file[name]), f"{args.config}")
         else:
-            settings[name] = default
+            settings[name] = setting.default
     return settings
 
 
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise _setting_error(f"cannot read {path}: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise _setting_error(f"{path} is not valid TOML ({exc})") from exc
+
+
+def _convert(name: str, setting: Setting, text: str, where: str) -> Any:
+    try:
+        return setting.kind(text)
+    except ValueError:
+        kind = "a whole number" if setting.kind is int else "a number" if setting.kind is float else "a value"
+        raise _setting_error(f"{name} in {where} is {text!r}, not {kind}") from None
+
+
+def _setting_error(message: str) -> HashmatchError:
+    return HashmatchError(ReasonCode.INVALID_SETTING, message)
+
+
+def _token_file(args: argparse.Namespace) -> Path:
+    return Path(args.tokens) if args.tokens else default_tokens_path(args.db)
+
+
 def run_tokens_add(args: argparse.Namespace) -> int:
-    path = args.tokens or default_tokens_path(args.db)
+    path = _token_file(args)
     token = TokenStore.add(path, args.name, Role(args.role))
     print(token)
     print(f"token {args.name!r} ({args.role}) stored as a SHA-256 digest in {path}", file=sys.stderr)
     return EXIT_OK
 
 
+def run_tokens_rm(args: argparse.Namespace) -> int:
+    path = _token_file(args)
+    if not TokenStore.remove(path, args.name):
+        return fail(ReasonCode.INVALID_SETTING, f"no token named {args.name!r} in {path}")
+    print(f"token {args.name!r} revoked; a running server refuses it within seconds", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_tokens_ls(args: argparse.Namespace) -> int:
+    for record in TokenStore.load(_token_file(args)).records:
+        print(f"{record.name}\t{record.role.value}")
+    return EXIT_OK
+
+
 def build_config(args: argparse.Namespace, environ: dict[str, str]) -> ServerConfig:
     settings = resolve_settings(args, environ)
-    db = settings["db"] or default_db_path()
+    explicit_db = settings["db"] or environ.get("HASHMATCH_DB")
+    db = Path(explicit_db) if explicit_db else default_db_path()
     tokens = None if args.no_auth else (settings["tokens"] or default_tokens_path(db))
     if tokens is not None and len(TokenStore.load(tokens)) == 0:
-        raise ValueError(f"no API tokens in {tokens}: create one with 'hashmatch tokens add NAME', or pass --no-auth")
+        raise _setting_error(f"no API tokens in {tokens}: create one with 'hashmatch tokens add NAME', or --no-auth")
     return ServerConfig(
         db_path=db,
         address=settings["address"],
         tokens_path=tokens,
         max_message_bytes=settings["max_message_bytes"],
         max_concurrent_rpcs=settings["max_concurrent_rpcs"],
+        max_streams_per_token=settings["max_streams_per_token"],
         workers=settings["workers"],
         tls_cert=settings["tls_cert"],
         tls_key=settings["tls_key"],
@@ -117,18 +187,28 @@ def build_config(args: argparse.Namespace, environ: dict[str, str]) -> ServerCon
         metrics_port=settings["metrics_port"],
         lists=tuple(args.lists),
         decode_limits=DecodeLimits(max_pixels=settings["max_pixels"]),
+        decode_memory_bytes=settings["decode_memory_mb"] * MIB,
+        stream=StreamLimits(
+            window_bytes=settings["stream_window_mb"] * MIB, idle_timeout_s=settings["stream_idle_timeout_s"]
+        ),
+        connections=ConnectionLimits(max_connection_age_s=settings["max_connection_age_s"]),
+        reload_interval_s=settings["reload_interval_s"],
+        insecure_plaintext=args.insecure_plaintext,
+        create_store_dir=not explicit_db,
     )
 
 
 def run_serve(args: argparse.Namespace) -> int:
     try:
         config = build_config(args, dict(os.environ))
-    except (ValueError, OSError, tomllib.TOMLDecodeError) as exc:
+    except HashmatchError as exc:
+        return fail(exc.reason, exc.detail, EXIT_USAGE)
+    except ValueError as exc:  # a limit out of range (DecodeLimits)
         return fail(ReasonCode.INVALID_SETTING, str(exc), EXIT_USAGE)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
     def ready(running: RunningServer) -> None:
         print(f"hashmatch serving on {config.address} (port {running.port}); Ctrl-C stops", file=sys.stderr)
 
-    serve_forever(config, on_ready=ready)
+    serve_forever(config, on_ready=ready)  # start-up errors: HashmatchError, one line from cli.main
     return EXIT_OK

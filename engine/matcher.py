@@ -14,7 +14,7 @@ from engine.index.base import HashIndex
 from engine.index.factory import IndexBackend, build_index
 from engine.lists import HashList, ListAction
 from engine.signals import SignalType
-from engine.store import Store
+from engine.store import ListNotFoundError, Store
 from hashing.errors import ReasonCode
 from hashing.media_hasher import MediaHashes, MediaOutcome
 from hashing.pdq import DIHEDRAL_NAMES
@@ -127,6 +127,18 @@ class Verdict:
         }
 
 
+@dataclass(frozen=True)
+class MatchScope:
+    """What a batch is matched with: the options of `hashmatch match`, also sent by clients of the service."""
+
+    lists: frozenset[str] | None = None  # these loaded lists only; None: all of them
+    dihedral: bool = True  # match a query's 8 rotations and flips where it carries them
+    quality_gate: int | None = None  # None: the matcher's
+
+
+EVERYTHING = MatchScope()
+
+
 @dataclass
 class LoadedList:
     """One list version in memory: its PDQ index (row i = pdq_ids[i]) and its exact digests."""
@@ -136,6 +148,11 @@ class LoadedList:
     pdq_index: HashIndex | None
     pdq_ids: np.ndarray
     exact: dict[SignalType, dict[bytes, list[int]]] = field(default_factory=dict)
+    exact_entries: int = 0  # entries of every exact-digest type together
+
+    @property
+    def entries(self) -> int:
+        return len(self.pdq_ids) + self.exact_entries
 
 
 def load_list(store: Store, name: str, version: int | None = None, backend: IndexBackend | str = "auto") -> LoadedList:
@@ -152,15 +169,17 @@ def load_list(store: Store, name: str, version: int | None = None, backend: Inde
         pdq_ids = live.entry_ids
         index = build_index(live.values, spec.threshold, backend)
     exact: dict[SignalType, dict[bytes, list[int]]] = {}
+    exact_entries = 0
     for signal in sorted(spec.signal_types - {SignalType.PDQ}):
         live = store.live_signals(name, signal, number)
+        exact_entries += len(live.entry_ids)
         table: dict[bytes, list[int]] = {}
         blob = live.values.tobytes()
         width = signal.byte_length
         for i, entry_id in enumerate(live.entry_ids.tolist()):
             table.setdefault(blob[i * width : (i + 1) * width], []).append(entry_id)
         exact[signal] = table
-    return LoadedList(spec, number, index, pdq_ids, exact)
+    return LoadedList(spec, number, index, pdq_ids, exact, exact_entries)
 
 
 class Matcher:
@@ -195,14 +214,25 @@ class Matcher:
     def match(self, query: QueryHashes) -> Verdict:
         return self.match_many([query])[0]
 
-    def match_many(self, queries: list[QueryHashes]) -> list[Verdict]:
+    def lists_in(self, scope: MatchScope) -> list[LoadedList]:
+        """The loaded lists a scope names; StoreError LIST_NOT_FOUND for a name this matcher does not hold."""
+        if scope.lists is None:
+            return self.lists
+        missing = sorted(scope.lists - {loaded.spec.name for loaded in self.lists})
+        if missing:
+            raise ListNotFoundError(missing[0])
+        return [loaded for loaded in self.lists if loaded.spec.name in scope.lists]
+
+    def match_many(self, queries: list[QueryHashes], scope: MatchScope = EVERYTHING) -> list[Verdict]:
         """Batched: one index search per list for all the queries' PDQ codes (and their variants)."""
         started = time.perf_counter()
+        lists = self.lists_in(scope)
+        gate = self.quality_gate if scope.quality_gate is None else scope.quality_gate
         hits: list[list[tuple[LoadedList, int, SignalType, int, str | None]]] = [[] for _ in queries]
         # A PDQ hash sent without its quality (some lists and edge hashers drop it) is not gated.
-        gated = [q.pdq is not None and q.pdq.quality is not None and q.pdq.quality < self.quality_gate for q in queries]
-        codes, owners, variants = _query_codes(queries, gated)
-        for loaded in self.lists:
+        gated = [q.pdq is not None and q.pdq.quality is not None and q.pdq.quality < gate for q in queries]
+        codes, owners, variants = _query_codes(queries, gated, scope.dihedral)
+        for loaded in lists:
             if loaded.pdq_index is not None and len(codes) and len(loaded.pdq_index):
                 found = loaded.pdq_index.search(codes, loaded.spec.threshold)
                 for row in range(found.n_queries):
@@ -218,8 +248,9 @@ class Matcher:
         # image must cost what a flood of unlisted ones does.
         evidence = self.store.evidence({h[1] for per_query in hits for h in per_query})
         elapsed = (time.perf_counter() - started) * 1000.0 / max(1, len(queries))
+        versions = {loaded.spec.name: loaded.version for loaded in lists}
         return [
-            self._verdict(query, per_query, evidence, is_gated, elapsed)
+            self._verdict(query, per_query, evidence, is_gated, elapsed, versions)
             for query, per_query, is_gated in zip(queries, hits, gated, strict=True)
         ]
 
@@ -230,6 +261,7 @@ class Matcher:
         evidence: dict[int, tuple[str | None, str | None]],
         gated: bool,
         elapsed_ms: float,
+        list_versions: dict[str, int],
     ) -> Verdict:
         best: dict[tuple[str, int], MatchedEntry] = {}
         for loaded, entry_id, signal, distance, variant in hits:
@@ -272,7 +304,7 @@ class Matcher:
             decision=decision,
             matches=tuple(positive),
             query=query,
-            list_versions=self.list_versions,
+            list_versions=list_versions,
             suppressed=suppressed,
             negative_matches=negative,
             reasons=query.reasons + ((ReasonCode.QUALITY_TOO_LOW,) if gated else ()),
@@ -280,7 +312,9 @@ class Matcher:
         )
 
 
-def _query_codes(queries: list[QueryHashes], gated: list[bool]) -> tuple[np.ndarray, list[int], list[str | None]]:
+def _query_codes(
+    queries: list[QueryHashes], gated: list[bool], dihedral: bool
+) -> tuple[np.ndarray, list[int], list[str | None]]:
     """Stack every query's PDQ code (or its 8 variants) for one search; remember owner and variant."""
     rows: list[bytes] = []
     owners: list[int] = []
@@ -288,7 +322,7 @@ def _query_codes(queries: list[QueryHashes], gated: list[bool]) -> tuple[np.ndar
     for q, query in enumerate(queries):
         if query.pdq is None or gated[q]:
             continue
-        if query.dihedral:
+        if query.dihedral and dihedral:
             for name, variant in zip(DIHEDRAL_NAMES, query.dihedral, strict=True):
                 rows.append(variant.digest)
                 owners.append(q)

@@ -1,8 +1,10 @@
-"""Per-client API tokens with roles, stored hashed; a server interceptor that enforces them.
+"""Per-client API tokens with roles, stored hashed, and the token file as a running server sees it.
 
 Tokens travel as `authorization: Bearer <token>` metadata. The token file holds only SHA-256 digests of
 the tokens (JSON: [{"name": ..., "sha256": ..., "role": "matcher" | "admin"}]), so reading it does not
-reveal a token. No token: UNAUTHENTICATED. A token whose role does not cover the method: PERMISSION_DENIED.
+reveal a token. Writes are atomic (a temporary file renamed over it, owner-only from the first byte), and a
+running server reloads the file when it changes: a token added, rotated or removed takes effect within
+`TokenSource.check_s` seconds, without a restart.
 """
 
 from __future__ import annotations
@@ -10,17 +12,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
-from collections.abc import Callable
+import threading
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
-import grpc
-
-HEALTH_AND_REFLECTION = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+log = logging.getLogger("hashmatch.auth")
 
 
 class Role(StrEnum):
@@ -41,30 +42,37 @@ def digest(token: str) -> str:
 
 class TokenStore:
     def __init__(self, records: list[TokenRecord]) -> None:
+        self.records = records
         self._by_digest = {r.sha256: r for r in records}
 
     @classmethod
     def load(cls, path: Path) -> TokenStore:
+        """The tokens in `path`; none when it does not exist. ValueError when it is not a token file."""
         if not path.exists():
             return cls([])
-        rows = json.loads(path.read_text())
-        return cls([TokenRecord(r["name"], r["sha256"], Role(r["role"])) for r in rows])
+        try:
+            rows = json.loads(path.read_text())
+            return cls([TokenRecord(str(r["name"]), str(r["sha256"]), Role(r["role"])) for r in rows])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path} is not a hashmatch token file") from exc
 
     @staticmethod
     def add(path: Path, name: str, role: Role) -> str:
-        """Create a token, store its digest, return the token (shown once)."""
+        """Create a token (replacing one of the same name), store its digest, return the token (shown once)."""
         token = "hm_" + secrets.token_urlsafe(32)
-        rows = json.loads(path.read_text()) if path.exists() else []
-        rows = [r for r in rows if r["name"] != name] + [{"name": name, "sha256": digest(token), "role": role.value}]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written beside the file with owner-only permissions from the start, then renamed over it: readers
-        # never see a half-written file, and it is never readable by others.
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(json.dumps(rows, indent=2))
-        os.replace(temporary, path)
+        rows = [r for r in _rows(path) if r["name"] != name]
+        _write(path, [*rows, {"name": name, "sha256": digest(token), "role": role.value}])
         return token
+
+    @staticmethod
+    def remove(path: Path, name: str) -> bool:
+        """Revoke the token of that name; False when there is none."""
+        rows = _rows(path)
+        kept = [r for r in rows if r["name"] != name]
+        if len(kept) == len(rows):
+            return False
+        _write(path, kept)
+        return True
 
     def authenticate(self, token: str) -> TokenRecord | None:
         wanted = digest(token)
@@ -77,48 +85,59 @@ class TokenStore:
         return len(self._by_digest)
 
 
-def required_role(method: str) -> Role | None:
-    """The role a fully qualified method needs; None for health checking and reflection (open)."""
-    if method.startswith(HEALTH_AND_REFLECTION):
-        return None
-    if method.startswith("/hashmatch.v1.ListAdmin/"):
-        return Role.ADMIN
-    return Role.MATCHER
+def _rows(path: Path) -> list[dict[str, str]]:
+    return [{"name": r.name, "sha256": r.sha256, "role": r.role.value} for r in TokenStore.load(path).records]
 
 
-def _denied(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, detail: str) -> grpc.RpcMethodHandler:
-    """A handler of the same streaming kind as `handler` that only refuses the call."""
-
-    def deny(request: Any, context: grpc.ServicerContext) -> Any:
-        context.abort(code, detail)
-
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(deny)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(deny)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(deny)
-    return grpc.unary_unary_rpc_method_handler(deny)
+def _write(path: Path, rows: list[dict[str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside the file with owner-only permissions from the start, then renamed over it: readers
+    # (a running server) never see a half-written file, and it is never readable by others.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(json.dumps(rows, indent=2))
+    os.replace(temporary, path)
 
 
-class TokenAuthInterceptor(grpc.ServerInterceptor):
-    def __init__(self, tokens: TokenStore) -> None:
-        self.tokens = tokens
+class TokenSource:
+    """The tokens of a file, reloaded when the file changes (checked at most every `check_s` seconds, on
+    the next call). A file that becomes unreadable keeps the tokens last loaded, and says so in the log: a
+    typo must not lock every client out; revocation goes through `hashmatch tokens rm`, which writes
+    atomically."""
 
-    def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler], details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler:
-        handler = continuation(details)
-        needed = required_role(details.method)
-        if needed is None or handler is None:
-            return handler
-        header = dict(details.invocation_metadata or ()).get("authorization", "")
-        scheme, _, token = str(header).partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return _denied(handler, grpc.StatusCode.UNAUTHENTICATED, "send 'authorization: Bearer <token>'")
-        record = self.tokens.authenticate(token.strip())
-        if record is None:
-            return _denied(handler, grpc.StatusCode.UNAUTHENTICATED, "unknown token")
-        if needed is Role.ADMIN and record.role is not Role.ADMIN:
-            return _denied(handler, grpc.StatusCode.PERMISSION_DENIED, f"token {record.name!r} lacks the admin role")
-        return handler
+    def __init__(self, path: Path, check_s: float = 1.0) -> None:
+        self.path = path
+        self.check_s = check_s
+        self._lock = threading.Lock()
+        self._stamp = self._stat()
+        self._store = TokenStore.load(path)
+        self._checked = time.monotonic()
+
+    def current(self) -> TokenStore:
+        now = time.monotonic()
+        if now - self._checked < self.check_s:
+            return self._store
+        with self._lock:
+            if now - self._checked >= self.check_s:
+                self._checked = now
+                stamp = self._stat()
+                if stamp != self._stamp:
+                    self._reload(stamp)
+        return self._store
+
+    def _reload(self, stamp: tuple[int, int, int] | None) -> None:
+        try:
+            self._store = TokenStore.load(self.path)
+        except (OSError, ValueError) as exc:
+            log.error(json.dumps({"event": "token_file_unreadable", "path": str(self.path), "error": str(exc)}))
+            return
+        self._stamp = stamp
+        log.info(json.dumps({"event": "tokens_reloaded", "path": str(self.path), "tokens": len(self._store)}))
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        return (info.st_ino, info.st_mtime_ns, info.st_size)

@@ -60,24 +60,37 @@ class HashmatchClient:
         return method(request, timeout=timeout_s or self.timeout_s, metadata=self.metadata)
 
     def match(
-        self, media: bytes, client_id: str = "", upload_id: str = "", timeout_s: float | None = None, **fields: str
+        self,
+        media: bytes,
+        client_id: str = "",
+        upload_id: str = "",
+        timeout_s: float | None = None,
+        options: pb.MatchOptions | None = None,
+        **fields: str,
     ) -> pb.MatchResponse:
         metadata = pb.ClientMetadata(upload_id=upload_id, fields=fields)
-        request = pb.MatchRequest(client_id=client_id, media=media, metadata=metadata)
+        request = pb.MatchRequest(client_id=client_id, media=media, metadata=metadata, options=options)
         return self._call(self.matcher.Match, request, timeout_s)
 
     def match_stream(
-        self, items: Iterable[tuple[str, bytes]], timeout_s: float | None = None
+        self,
+        items: Iterable[tuple[str, bytes]],
+        timeout_s: float | None = None,
+        options: pb.MatchOptions | None = None,
     ) -> Iterator[pb.MatchResponse]:
         """(client_id, media) in, responses out as the server finishes them (any order)."""
-        requests = (pb.MatchRequest(client_id=client_id, media=media) for client_id, media in items)
+        requests = (pb.MatchRequest(client_id=client_id, media=media, options=options) for client_id, media in items)
         return self.matcher.MatchStream(requests, timeout=timeout_s, metadata=self.metadata)
 
     def match_hashes(
-        self, queries: list[tuple[str, QueryHashes]], timeout_s: float | None = None
+        self,
+        queries: list[tuple[str, QueryHashes]],
+        timeout_s: float | None = None,
+        options: pb.MatchOptions | None = None,
     ) -> pb.MatchHashesResponse:
         request = pb.MatchHashesRequest(
-            queries=[pb.HashQuery(client_id=client_id, hashes=hashes_to_proto(q)) for client_id, q in queries]
+            queries=[pb.HashQuery(client_id=client_id, hashes=hashes_to_proto(q)) for client_id, q in queries],
+            options=options,
         )
         return self._call(self.matcher.MatchHashes, request, timeout_s)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from engine.lists import ListAction
 from engine.matcher import Decision, MatchedEntry, QueryHashes, Verdict
+from engine.signals import SignalType
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
-from hashing.errors import InvalidHashError
+from hashing.errors import InvalidHashError, ReasonCode
 from hashing.media_hasher import MediaHashes
 from hashing.pdq_hash import PdqHash
 
 _DECISIONS = {Decision.NO_MATCH: pb.NO_MATCH, Decision.MATCH: pb.MATCH, Decision.NEEDS_REVIEW: pb.NEEDS_REVIEW}
+_FROM_PROTO_DECISIONS = {code: decision for decision, code in _DECISIONS.items()}
 _DIGEST_LENGTHS = {"md5": 16, "sha1": 20, "sha256": 32}
 
 
@@ -81,4 +84,33 @@ def verdict_to_proto(verdict: Verdict) -> pb.Verdict:
         query=hashes_to_proto(verdict.query),
         list_versions=verdict.list_versions,
         elapsed_ms=verdict.elapsed_ms,
+    )
+
+
+def _entry_from_proto(message: pb.MatchedEntry, negative: bool) -> MatchedEntry:
+    return MatchedEntry(
+        list_name=message.list,
+        list_version=message.list_version,
+        entry_id=message.entry_id,
+        signal_type=SignalType(message.signal_type),
+        external_id=message.external_id or None,
+        classification=message.classification or None,
+        distance=message.distance,
+        dihedral_variant=message.dihedral_variant or None,
+        action=ListAction(message.action),
+        negative=negative,
+    )
+
+
+def verdict_from_proto(message: pb.Verdict) -> Verdict:
+    """The engine's Verdict of a server's answer: a client prints it exactly as a local verdict."""
+    return Verdict(
+        decision=_FROM_PROTO_DECISIONS[message.decision],
+        matches=tuple(_entry_from_proto(m, False) for m in message.matches),
+        query=hashes_from_proto(message.query),
+        list_versions=dict(message.list_versions),
+        suppressed=tuple(_entry_from_proto(m, False) for m in message.suppressed),
+        negative_matches=tuple(_entry_from_proto(m, True) for m in message.negative_matches),
+        reasons=tuple(ReasonCode(r) for r in message.reasons),
+        elapsed_ms=message.elapsed_ms,
     )

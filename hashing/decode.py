@@ -36,6 +36,16 @@ Image.init()
 ALLOWED_FORMATS: tuple[str, ...] = tuple(f for f in _WANTED_FORMATS if f in Image.OPEN)
 # Signatures of the allowed formats: a file that starts like one but will not open is damaged
 # (UNDECODABLE), not of an unknown format.
+# The most bytes a pixel costs while decoding, all copies alive at once included, by decoder (measured on
+# 9 to 88 MP images, and held by tests/test_decode_memory.py): simplejpeg writes RGB straight into the
+# array; the Pillow paths hold Pillow's own image (up to 4 bytes a pixel, RGB kept as RGBX) beside a
+# converted one and the output array; libwebp and libavif hand Pillow a decoded copy of their own first.
+DECODE_BYTES_PER_PIXEL = 8
+BYTES_PER_PIXEL_BY_FORMAT = {"WEBP": 18, "AVIF": 12}
+FAST_JPEG_BYTES_PER_PIXEL = 3
+DECODE_OVERHEAD_BYTES = 8 << 20  # decoder state, the PDQ kernel's scratch lines
+STRIP_ROWS = 256
+STRIP_BYTES_PER_COLUMN = 2 * STRIP_ROWS * 4  # a strip (RGBX) and its bytes while it is copied out
 # Pillow's modes for 16-bit greyscale samples (PNG, TIFF, PGM), in any byte order.
 _SIXTEEN_BIT_GREY = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 _KNOWN_SIGNATURES = (_JPEG_MAGIC, b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
@@ -119,6 +129,35 @@ def decode_rgb(data: bytes, options: DecodeOptions = DecodeOptions()) -> np.ndar
     return _decode_with_pillow(data, options)
 
 
+def decode_cost(data: bytes, options: DecodeOptions = DecodeOptions()) -> int:
+    """Bytes of memory that decoding `data` will take at its peak, estimated from the header alone (no pixel
+    is decoded). What cannot be parsed costs only the overhead: its decode fails before allocating pixels."""
+    if data.startswith(_JPEG_MAGIC) and not options.apply_exif_orientation:
+        try:
+            if _is_fast_jpeg(data, options.limits):
+                width, height = _jpeg_size(data)
+                return width * height * FAST_JPEG_BYTES_PER_PIXEL + DECODE_OVERHEAD_BYTES
+        except MediaError:
+            return DECODE_OVERHEAD_BYTES  # over the pixel limit: refused before decoding
+    try:
+        with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
+            _check_pixels(image.width, image.height, options.limits)
+            per_pixel = BYTES_PER_PIXEL_BY_FORMAT.get(image.format or "", DECODE_BYTES_PER_PIXEL)
+            strips = image.width * STRIP_BYTES_PER_COLUMN
+            return image.width * image.height * per_pixel + strips + DECODE_OVERHEAD_BYTES
+    except Exception:  # not an image we read, or over the pixel limit: refused at the header, without pixels
+        return DECODE_OVERHEAD_BYTES
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    simplejpeg = optional_module("simplejpeg")
+    if simplejpeg is not None:
+        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+        return int(width), int(height)
+    with Image.open(io.BytesIO(data), formats=("JPEG",)) as image:
+        return image.width, image.height
+
+
 def decode_luma_jpeg(data: bytes, options: DecodeOptions = DecodeOptions()) -> np.ndarray | None:
     """The JPEG's own Y plane (H x W uint8) via OpenCV, or None when the input is no YCbCr/grey JPEG.
 
@@ -199,10 +238,9 @@ def _decode_with_pillow(data: bytes, options: DecodeOptions) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
             _check_pixels(image.width, image.height, options.limits)
-            frame = ImageOps.exif_transpose(image) if options.apply_exif_orientation else image
-            if frame.mode in _SIXTEEN_BIT_GREY:
-                return _sixteen_bit_grey_to_rgb(frame)
-            return np.asarray(frame.convert("RGB"))
+            if options.apply_exif_orientation:
+                return _to_rgb_array(ImageOps.exif_transpose(image))
+            return _to_rgb_array(image)
     except MediaError:
         raise
     except UnidentifiedImageError as exc:
@@ -218,6 +256,31 @@ def _decode_with_pillow(data: bytes, options: DecodeOptions) -> np.ndarray:
         raise MediaError(ReasonCode.UNDECODABLE, "corrupt or truncated image") from exc
 
 
+def _to_rgb_array(frame: Image.Image) -> np.ndarray:
+    """The pixels exactly as convert("RGB") gives them, with as few full-size copies alive at once as
+    possible (their peak is what DECODE_BYTES_PER_PIXEL charges): Pillow keeps RGB as 4 bytes a pixel and its
+    tobytes() holds two copies at its end, so the array is filled strip by strip from the decoded image, and
+    each image is closed as soon as the next one exists."""
+    if frame.mode in _SIXTEEN_BIT_GREY:
+        return _sixteen_bit_grey_to_rgb(frame)
+    if frame.mode not in ("RGB", "L"):
+        converted = frame.convert("RGB")
+        frame.close()
+        frame = converted
+    height, width = frame.height, frame.width
+    pixels = np.empty((height, width, 3), dtype=np.uint8)
+    for top in range(0, height, STRIP_ROWS):
+        bottom = min(height, top + STRIP_ROWS)
+        with frame.crop((0, top, width, bottom)) as strip:
+            rows = np.frombuffer(strip.tobytes(), dtype=np.uint8)
+        if frame.mode == "L":  # convert("RGB") copies the grey value into each channel
+            pixels[top:bottom] = rows.reshape(bottom - top, width, 1)
+        else:
+            pixels[top:bottom] = rows.reshape(bottom - top, width, 3)
+    frame.close()
+    return pixels
+
+
 def _sixteen_bit_grey_to_rgb(frame: Image.Image) -> np.ndarray:
     """16-bit greyscale to 8-bit RGB.
 
@@ -231,7 +294,9 @@ def _sixteen_bit_grey_to_rgb(frame: Image.Image) -> np.ndarray:
     samples = np.asarray(frame)
     if int(samples.max(initial=0)) <= 255:
         return np.asarray(frame.convert("RGB"))
-    grey = (samples.astype(np.uint16) >> 8).astype(np.uint8)
+    frame.close()
+    grey = (samples >> 8).astype(np.uint8)
+    del samples
     return np.repeat(grey[:, :, None], 3, axis=2)
 
 

@@ -48,6 +48,17 @@ class ReasonCode(StrEnum):
     INVALID_SETTING = "INVALID_SETTING"
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
 
+    # The service
+    OVERLOADED = "OVERLOADED"  # at its concurrency limit, or its decode memory budget stays full: retry later
+    TOO_MANY_STREAMS = "TOO_MANY_STREAMS"  # this token has its maximum of open streams
+    IDLE_TIMEOUT = "IDLE_TIMEOUT"  # a stream sent nothing for too long
+    UNAUTHENTICATED = "UNAUTHENTICATED"  # no token, an unknown or revoked one, or more than one
+    PERMISSION_DENIED = "PERMISSION_DENIED"  # the token's role does not cover the method
+    MALFORMED_REQUEST = "MALFORMED_REQUEST"  # a request that is not a valid protobuf message of its type
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"  # no answer within the caller's deadline (or 60 s)
+    SHUTTING_DOWN = "SHUTTING_DOWN"  # the server stopped before answering
+    SERVER_UNREACHABLE = "SERVER_UNREACHABLE"  # a client could not reach the server (down, address, TLS)
+
     # The command line
     USAGE = "USAGE"  # options that do not fit together (argparse's own usage errors exit 2 too)
 

@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hashing.decode import DecodeOptions, decode_luma_jpeg, decode_rgb, open_media_file, read_media_file
+from hashing.decode import (
+    DecodeOptions,
+    decode_cost,
+    decode_luma_jpeg,
+    decode_rgb,
+    open_media_file,
+    read_media_file,
+)
+from hashing.decode_budget import DecodeBudget
 from hashing.errors import MediaError, ReasonCode
 from hashing.exact import ExactDigests
 from hashing.pdq_hash import PdqHash
@@ -48,9 +56,14 @@ class MediaOutcome:
 class MediaHasher:
     """Decodes in memory (nothing is written to disk) and hashes. Safe to share between threads."""
 
-    def __init__(self, options: HashOptions | None = None, pdq: PdqHasher | None = None) -> None:
+    def __init__(
+        self, options: HashOptions | None = None, pdq: PdqHasher | None = None, budget: DecodeBudget | None = None
+    ) -> None:
+        """With a `budget`, each decode first reserves its estimated peak memory (a server's guard against
+        uploads that are small on the wire and huge decoded): OverloadedError when it cannot in time."""
         self.options = options or HashOptions()
         self.pdq = pdq or PdqHasher()
+        self.budget = budget
 
     def hash_file(self, path: str | os.PathLike[str]) -> MediaHashes:
         return self.hash_bytes(read_media_file(path, self.options.decode.limits))
@@ -83,6 +96,12 @@ class MediaHasher:
         return self.outcome_of_bytes(data)
 
     def _hash_pixels(self, data: bytes, digests: ExactDigests | None) -> MediaHashes:
+        if self.budget is None:
+            return self._decode_and_hash(data, digests)
+        with self.budget.reserve(decode_cost(data, self.options.decode)):
+            return self._decode_and_hash(data, digests)
+
+    def _decode_and_hash(self, data: bytes, digests: ExactDigests | None) -> MediaHashes:
         options = self.options
         pixels: np.ndarray | None = None
         if options.fast_luma and options.contract is PdqContract.FULLRES:

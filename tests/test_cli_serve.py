@@ -12,6 +12,7 @@ import pytest
 from cli.main import build_parser, main
 from cli.serve_command import build_config
 from grpc_api.client import HashmatchClient
+from hashing.errors import HashmatchError
 from tests.grpc_fixtures import BRIDGE, OTHER, serve
 
 
@@ -27,7 +28,7 @@ def test_settings_come_from_flags_then_environment_then_the_config_file(tmp_path
     assert (resolved.address, resolved.workers, resolved.max_concurrent_rpcs) == ("127.0.0.1:6000", 5, 9)
     assert resolved.tokens_path is None
     config.write_text("colour = 3\n")
-    with pytest.raises(ValueError, match="unknown settings"):
+    with pytest.raises(HashmatchError, match="unknown settings"):
         build_config(args, {})  # type: ignore[arg-type]
 
 

@@ -136,7 +136,8 @@ def test_admin_import_versions_activate_and_status(served: Served) -> None:
         assert dict(admin.activate("demo", 1).serving_versions) == {"demo": 1}
         assert admin.match(OTHER_BYTES).verdict.decision == pb.NO_MATCH
         status = admin.status().lists[0]
-        assert (status.name, status.active_version, status.serving_version, status.entries) == ("demo", 1, 1, 1)
+        # entries counts every signal type: the demo list holds the bridge's PDQ and its MD5
+        assert (status.name, status.active_version, status.serving_version, status.entries) == ("demo", 1, 1, 2)
         with pytest.raises(grpc.RpcError) as caught:
             admin.activate("nope", 1)
         assert caught.value.code() is grpc.StatusCode.NOT_FOUND
@@ -323,7 +324,7 @@ def test_match_hashes_refuses_oversized_calls(served: Served) -> None:
 
 def test_idle_streams_up_to_the_limit_do_not_starve_the_server(tmp_path: Path) -> None:
     """More open streams than the default 16 item workers: the limit, not a thread shortage, decides."""
-    served = serve(tmp_path, max_concurrent_rpcs=20)
+    served = serve(tmp_path, max_concurrent_rpcs=20, max_streams_per_token=20)
     release = threading.Event()
 
     def idle() -> Iterator[tuple[str, bytes]]:
@@ -361,7 +362,7 @@ def test_a_stream_reads_at_most_its_window_ahead_of_what_it_has_sent(served: Ser
     """Server side of flow control: answers not yet taken by gRPC hold back the reading of requests."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from grpc_api.server import STREAM_WINDOW, MatcherService
+    from grpc_api.matcher_service import MatcherService, StreamLimits
 
     pulled = [0]
 
@@ -371,11 +372,12 @@ def test_a_stream_reads_at_most_its_window_ahead_of_what_it_has_sent(served: Ser
             yield pb.MatchRequest(client_id=str(i), media=BRIDGE_BYTES)
 
     with ThreadPoolExecutor(4) as pool:
-        service = MatcherService(served.server.state, pool)
+        limits = StreamLimits()
+        service = MatcherService(served.server.state, pool, limits)
         answers = service.MatchStream(endless(), FakeContext())
         assert next(answers).verdict.decision == pb.MATCH  # gRPC takes one answer, then no more
         time.sleep(2.0)
-        assert pulled[0] <= STREAM_WINDOW + 1, pulled[0]
+        assert pulled[0] <= limits.window_items + 1, pulled[0]
         answers.close()
 
 
@@ -405,12 +407,12 @@ def test_stopping_mid_stream_leaves_no_thread_behind(tmp_path: Path) -> None:
 
 def test_transport_settings_that_would_be_less_secure_than_they_read_are_refused(tmp_path: Path) -> None:
     certs = make_certificates(tmp_path)
-    from grpc_api.server import ServerConfig, start_server
+    from grpc_api.server import ServerConfig, ServerStartError, start_server
 
     for config in (
         ServerConfig(db_path=tmp_path / "a.db", address="127.0.0.1:0", tls_client_ca=certs.ca),
         ServerConfig(db_path=tmp_path / "a.db", address="127.0.0.1:0", tls_key=certs.server_key),
         ServerConfig(db_path=tmp_path / "a.db", address="0.0.0.0:0"),  # no tokens on every interface
     ):
-        with pytest.raises(ValueError):
+        with pytest.raises(ServerStartError):
             start_server(config)

@@ -33,15 +33,27 @@ class ClientMetadata(_message.Message):
     fields: _containers.ScalarMap[str, str]
     def __init__(self, upload_id: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
+class MatchOptions(_message.Message):
+    __slots__ = ("lists", "no_dihedral", "quality_gate")
+    LISTS_FIELD_NUMBER: _ClassVar[int]
+    NO_DIHEDRAL_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_GATE_FIELD_NUMBER: _ClassVar[int]
+    lists: _containers.RepeatedScalarFieldContainer[str]
+    no_dihedral: bool
+    quality_gate: int
+    def __init__(self, lists: _Optional[_Iterable[str]] = ..., no_dihedral: _Optional[bool] = ..., quality_gate: _Optional[int] = ...) -> None: ...
+
 class MatchRequest(_message.Message):
-    __slots__ = ("client_id", "media", "metadata")
+    __slots__ = ("client_id", "media", "metadata", "options")
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     MEDIA_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
     client_id: str
     media: bytes
     metadata: ClientMetadata
-    def __init__(self, client_id: _Optional[str] = ..., media: _Optional[bytes] = ..., metadata: _Optional[_Union[ClientMetadata, _Mapping]] = ...) -> None: ...
+    options: MatchOptions
+    def __init__(self, client_id: _Optional[str] = ..., media: _Optional[bytes] = ..., metadata: _Optional[_Union[ClientMetadata, _Mapping]] = ..., options: _Optional[_Union[MatchOptions, _Mapping]] = ...) -> None: ...
 
 class PdqHash(_message.Message):
     __slots__ = ("digest", "quality", "has_quality")
@@ -90,7 +102,7 @@ class MatchedEntry(_message.Message):
     def __init__(self, list: _Optional[str] = ..., list_version: _Optional[int] = ..., entry_id: _Optional[int] = ..., signal_type: _Optional[str] = ..., external_id: _Optional[str] = ..., classification: _Optional[str] = ..., distance: _Optional[int] = ..., dihedral_variant: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
 
 class Verdict(_message.Message):
-    __slots__ = ("decision", "matches", "suppressed", "negative_matches", "reasons", "query", "list_versions", "elapsed_ms")
+    __slots__ = ("decision", "matches", "suppressed", "negative_matches", "reasons", "query", "list_versions", "elapsed_ms", "media_error")
     class ListVersionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +118,7 @@ class Verdict(_message.Message):
     QUERY_FIELD_NUMBER: _ClassVar[int]
     LIST_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_ERROR_FIELD_NUMBER: _ClassVar[int]
     decision: Decision
     matches: _containers.RepeatedCompositeFieldContainer[MatchedEntry]
     suppressed: _containers.RepeatedCompositeFieldContainer[MatchedEntry]
@@ -114,7 +127,8 @@ class Verdict(_message.Message):
     query: Hashes
     list_versions: _containers.ScalarMap[str, int]
     elapsed_ms: float
-    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., matches: _Optional[_Iterable[_Union[MatchedEntry, _Mapping]]] = ..., suppressed: _Optional[_Iterable[_Union[MatchedEntry, _Mapping]]] = ..., negative_matches: _Optional[_Iterable[_Union[MatchedEntry, _Mapping]]] = ..., reasons: _Optional[_Iterable[str]] = ..., query: _Optional[_Union[Hashes, _Mapping]] = ..., list_versions: _Optional[_Mapping[str, int]] = ..., elapsed_ms: _Optional[float] = ...) -> None: ...
+    media_error: Error
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., matches: _Optional[_Iterable[_Union[MatchedEntry, _Mapping]]] = ..., suppressed: _Optional[_Iterable[_Union[MatchedEntry, _Mapping]]] = ..., negative_matches: _Optional[_Iterable[_Union[MatchedEntry, _Mapping]]] = ..., reasons: _Optional[_Iterable[str]] = ..., query: _Optional[_Union[Hashes, _Mapping]] = ..., list_versions: _Optional[_Mapping[str, int]] = ..., elapsed_ms: _Optional[float] = ..., media_error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("reason", "detail")
@@ -145,10 +159,12 @@ class HashQuery(_message.Message):
     def __init__(self, client_id: _Optional[str] = ..., hashes: _Optional[_Union[Hashes, _Mapping]] = ...) -> None: ...
 
 class MatchHashesRequest(_message.Message):
-    __slots__ = ("queries",)
+    __slots__ = ("queries", "options")
     QUERIES_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
     queries: _containers.RepeatedCompositeFieldContainer[HashQuery]
-    def __init__(self, queries: _Optional[_Iterable[_Union[HashQuery, _Mapping]]] = ...) -> None: ...
+    options: MatchOptions
+    def __init__(self, queries: _Optional[_Iterable[_Union[HashQuery, _Mapping]]] = ..., options: _Optional[_Union[MatchOptions, _Mapping]] = ...) -> None: ...
 
 class MatchHashesResponse(_message.Message):
     __slots__ = ("results",)

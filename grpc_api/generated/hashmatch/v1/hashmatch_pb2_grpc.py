@@ -26,7 +26,10 @@ if _version_not_supported:
 
 
 class MatcherStub:
-    """Matching uploads and hashes against the active list versions. Role: matcher (or admin).
+    """Errors: the status carries a google.rpc.Status with an ErrorInfo (domain "hashmatch", reason a stable
+    reason code) in "grpc-status-details-bin", and the same reason code in the "hashmatch-reason" trailer.
+
+    Matching uploads and hashes against the active list versions. Role: matcher (or admin).
     """
 
     def __init__(self, channel):
@@ -58,12 +61,16 @@ class MatcherStub:
 
 
 class MatcherServicer:
-    """Matching uploads and hashes against the active list versions. Role: matcher (or admin).
+    """Errors: the status carries a google.rpc.Status with an ErrorInfo (domain "hashmatch", reason a stable
+    reason code) in "grpc-status-details-bin", and the same reason code in the "hashmatch-reason" trailer.
+
+    Matching uploads and hashes against the active list versions. Role: matcher (or admin).
     """
 
     def Match(self, request, context):
-        """One upload: media bytes in, verdict out. Undecodable media is INVALID_ARGUMENT with the reason code in
-        the "hashmatch-reason" trailer; low quality is a verdict (reason QUALITY_TOO_LOW), not an error.
+        """One upload: media bytes in, verdict out. Media that cannot be decoded is still matched on its exact
+        digests; the verdict's reasons say why it has no PDQ (UNDECODABLE, UNSUPPORTED_FORMAT, TOO_LARGE), as
+        low quality does (QUALITY_TOO_LOW). Only empty media is an error (INVALID_ARGUMENT, EMPTY_INPUT).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -123,7 +130,10 @@ def add_MatcherServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Matcher:
-    """Matching uploads and hashes against the active list versions. Role: matcher (or admin).
+    """Errors: the status carries a google.rpc.Status with an ErrorInfo (domain "hashmatch", reason a stable
+    reason code) in "grpc-status-details-bin", and the same reason code in the "hashmatch-reason" trailer.
+
+    Matching uploads and hashes against the active list versions. Role: matcher (or admin).
     """
 
     @staticmethod

@@ -1,0 +1,74 @@
+"""What `hashmatch match` reads and prints, locally and against a server alike: queries from hash text, and
+the verdict line (or JSON object) of one input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from engine.matcher import QueryHashes, Verdict
+from engine.signals import SignalType, SignalValueError, infer_signal_type, parse_signal, signal_type_named
+from hashing.errors import HashmatchError, ReasonCode
+from hashing.pdq_hash import PdqHash
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One input, ready to match: its query, or why it has none. An undecodable file has both a query (its
+    digests) and an error (the reason it has no PDQ)."""
+
+    label: str
+    query: QueryHashes | None
+    error: HashmatchError | None = None
+
+
+def hash_text_inputs(texts: Iterable[str]) -> Iterator[Prepared]:
+    """Queries from hash text: bare hex is typed by length (64 PDQ, 32 MD5, 40 SHA-1), 'sha256:HEX' names the
+    type. Blank lines and '#' comments are skipped."""
+    for text in texts:
+        value = text.strip()
+        if not value or value.startswith("#"):
+            continue
+        try:
+            kind, _, digits = value.rpartition(":")
+            signal = signal_type_named(kind) if kind else infer_signal_type(digits)
+            raw = parse_signal(signal, digits)
+        except SignalValueError as exc:
+            # List files distinguish BAD_LENGTH, NOT_HEX, ...; a query is just an invalid hash.
+            yield Prepared(value, None, HashmatchError(ReasonCode.INVALID_HASH, exc.detail))
+            continue
+        yield Prepared(value, _query_for(signal, raw))
+
+
+def _query_for(signal: SignalType, raw: bytes) -> QueryHashes:
+    """Bare PDQ hashes carry no quality, so the quality gate does not apply to them."""
+    if signal is SignalType.PDQ:
+        return QueryHashes(pdq=PdqHash(raw))
+    if signal is SignalType.MD5:
+        return QueryHashes(md5=raw)
+    if signal is SignalType.SHA1:
+        return QueryHashes(sha1=raw)
+    return QueryHashes(sha256=raw)
+
+
+def read_hash_texts(args: argparse.Namespace) -> Iterator[str]:
+    """--hash values, then the lines of --hashes (streamed, never read whole)."""
+    yield from args.hashes
+    if args.hash_file is None:
+        return
+    if str(args.hash_file) == "-":
+        yield from sys.stdin
+        return
+    with args.hash_file.open(encoding="utf-8", errors="replace") as lines:
+        yield from lines
+
+
+def format_verdict(label: str, verdict: Verdict, as_json: bool) -> str:
+    if as_json:
+        return json.dumps({"input": label} | verdict.to_dict())
+    matches = " ".join(f"{m.list_name}:{m.entry_id}:{m.distance}" for m in verdict.matches)
+    reasons = "".join(f" [{r}]" for r in verdict.reasons)
+    return f"{verdict.decision},{label},{matches}{reasons}"

@@ -1,0 +1,186 @@
+"""The ListAdmin service: import, add and remove entries, versions, activation, status.
+
+Every change is a new list version in the store, under the same guards as the CLI's imports (an import that
+accepts nothing, or would remove more than half of a list without `allow_shrink`, writes nothing). A
+version that becomes active is loaded beside the serving one and swapped in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from enum import StrEnum
+from typing import TypeVar
+
+import grpc
+
+from engine.importers.formats import ImportFormat, detect_format_of_text, records_from_text
+from engine.importers.records import ParsedRecord
+from engine.importing import ImportGuard, ImportMode, ImportReport, import_records
+from engine.lists import DEFAULT_THRESHOLD, HashList, ListAction, ListSettingsError, SourceProgramme
+from engine.signals import SignalType, SignalValueError, signal_type_named
+from engine.store import ListExistsError, StoreError
+from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
+from grpc_api.generated.hashmatch.v1 import hashmatch_pb2_grpc as pb_grpc
+from grpc_api.matcher_service import observed
+from grpc_api.serving import ServingState
+from hashing.errors import ReasonCode
+
+log = logging.getLogger("hashmatch.server")
+E = TypeVar("E", bound=StrEnum)
+
+
+class ReloadError(StoreError):
+    """A committed version could not be loaded for serving."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ReasonCode.INTERNAL, message)
+
+
+class AdminService(pb_grpc.ListAdminServicer):
+    def __init__(self, state: ServingState) -> None:
+        self.state = state
+
+    def ImportList(  # noqa: N802
+        self, request: pb.ImportListRequest, context: grpc.ServicerContext
+    ) -> pb.ImportListResponse:
+        def run() -> pb.ImportListResponse:
+            store = self.state.store
+            with contextlib.suppress(ListExistsError):  # another import may create it at the same moment
+                store.create_list(_new_list_spec(request))
+            text = request.content.decode("utf-8-sig", errors="replace")
+            fmt = _choice(ImportFormat, request.format or "auto", "format")
+            if fmt is ImportFormat.AUTO:
+                fmt = detect_format_of_text(text[:8192])
+            report = import_records(
+                store,
+                request.list,
+                records_from_text(text, fmt),
+                mode=_choice(ImportMode, request.mode or "replace", "mode"),
+                source_file="(grpc upload)",
+                activate=request.activate,
+                guard=ImportGuard(allow_shrink=request.allow_shrink),
+            )
+            if request.activate:
+                self._reload_after(report)
+            return _report_to_proto(report)
+
+        return observed(self.state, "ImportList", context, run)
+
+    def AddEntries(self, request: pb.EntriesRequest, context: grpc.ServicerContext) -> pb.ImportListResponse:  # noqa: N802
+        return observed(self.state, "AddEntries", context, lambda: self._delta(request, deleted=False))
+
+    def RemoveEntries(  # noqa: N802
+        self, request: pb.EntriesRequest, context: grpc.ServicerContext
+    ) -> pb.ImportListResponse:
+        return observed(self.state, "RemoveEntries", context, lambda: self._delta(request, deleted=True))
+
+    def _delta(self, request: pb.EntriesRequest, deleted: bool) -> pb.ImportListResponse:
+        records = [
+            ParsedRecord(
+                number, e.hash, e.signal_type or None, e.external_id or None, e.classification or None, deleted=deleted
+            )
+            for number, e in enumerate(request.entries, start=1)
+        ]
+        report = import_records(
+            self.state.store, request.list, records, mode=ImportMode.DELTA, source_file="(grpc entries)", activate=True
+        )
+        self._reload_after(report)
+        return _report_to_proto(report)
+
+    def _reload_after(self, report: ImportReport) -> None:
+        """The version is committed already: a failed reload must say so, or a retry would import it again."""
+        try:
+            self.state.reload()
+        except Exception as exc:
+            log.exception("reload after import failed")
+            raise ReloadError(
+                f"list {report.list_name!r} version {report.version} is imported and active in the store, but "
+                f"the server could not load it ({type(exc).__name__}); it serves the previous versions"
+            ) from exc
+
+    def ListVersions(  # noqa: N802
+        self, request: pb.ListVersionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListVersionsResponse:
+        def run() -> pb.ListVersionsResponse:
+            active = self.state.store.get_list(request.list).active_version
+            return pb.ListVersionsResponse(
+                versions=[
+                    pb.ListVersion(
+                        version=v.number,
+                        created_at=v.created_at,
+                        kind=v.kind,
+                        added=v.added,
+                        removed=v.removed,
+                        total=v.total,
+                        rejected=v.rejected,
+                        active=v.number == active,
+                    )
+                    for v in self.state.store.versions(request.list)
+                ]
+            )
+
+        return observed(self.state, "ListVersions", context, run)
+
+    def Activate(self, request: pb.ActivateRequest, context: grpc.ServicerContext) -> pb.ActivateResponse:  # noqa: N802
+        def run() -> pb.ActivateResponse:
+            self.state.store.activate(request.list, int(request.version))
+            return pb.ActivateResponse(serving_versions=self.state.reload().list_versions)
+
+        return observed(self.state, "Activate", context, run)
+
+    def Status(self, request: pb.StatusRequest, context: grpc.ServicerContext) -> pb.StatusResponse:  # noqa: N802
+        def run() -> pb.StatusResponse:
+            serving = self.state.matcher
+            sizes = {loaded.spec.name: loaded.entries for loaded in serving.lists}  # every signal type
+            return pb.StatusResponse(
+                lists=[
+                    pb.ListStatus(
+                        name=h.name,
+                        active_version=h.active_version or 0,
+                        serving_version=serving.list_versions.get(h.name, 0),
+                        entries=sizes.get(h.name, 0),
+                    )
+                    for h in self.state.store.lists()
+                ],
+                version="hashmatch.v1",
+            )
+
+        return observed(self.state, "Status", context, run)
+
+
+def _report_to_proto(report: ImportReport) -> pb.ImportListResponse:
+    return pb.ImportListResponse(
+        list=report.list_name,
+        version=report.version,
+        added=report.added,
+        changed=report.changed,
+        unchanged=report.unchanged,
+        removed=report.removed,
+        total=report.total,
+        rejects=[pb.RejectedLine(line=r.line, reason=r.reason.value, detail=r.detail) for r in report.rejects],
+    )
+
+
+def _new_list_spec(request: pb.ImportListRequest) -> HashList:
+    """The settings of a list an import creates; refused in plain words when a value is unknown."""
+    try:
+        signal_types = frozenset(signal_type_named(s) for s in request.signal_types) or frozenset(SignalType)
+    except SignalValueError as exc:
+        raise ListSettingsError(exc.detail) from exc
+    return HashList(
+        name=request.list,
+        source=_choice(SourceProgramme, request.source or "local", "source"),
+        signal_types=signal_types,
+        threshold=request.threshold or DEFAULT_THRESHOLD,
+        action=_choice(ListAction, request.action or "remove", "action"),
+        negative=request.negative,
+    )
+
+
+def _choice(kind: type[E], value: str, what: str) -> E:
+    """`kind(value)`, or INVALID_SETTING in plain words (never Python's "'x' is not a valid ...")."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise ListSettingsError(f"unknown {what} {value!r}; one of {', '.join(kind)}") from None

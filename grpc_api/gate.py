@@ -1,0 +1,153 @@
+"""Who may call, and how much at once: authentication, roles and fair admission in one interceptor.
+
+* Health checking and reflection are open, and never compete with matching: they take no slot.
+* ListAdmin needs an admin token and takes no matching slot either, so an admin can always roll back.
+* Matcher calls need a token (any role) and a slot: at most `max_calls` at once (more are refused with
+  RESOURCE_EXHAUSTED, reason OVERLOADED, not queued), and at most `max_streams_per_token` open MatchStreams
+  per token (TOO_MANY_STREAMS): one client's idle streams cannot lock the others out.
+* `authorization` must appear once: two headers are refused rather than one of them picked.
+Without a token source (--no-auth, loopback only) every caller is one client, "anonymous".
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from grpc_api.auth import Role, TokenSource
+from grpc_api.errors import abort
+from hashing.errors import ReasonCode
+
+OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+ADMIN_METHODS = "/hashmatch.v1.ListAdmin/"
+STREAM_METHOD = "/hashmatch.v1.Matcher/MatchStream"
+ANONYMOUS = "anonymous"
+
+
+class Slots:
+    """Matching calls in flight, in total and streams per token."""
+
+    def __init__(self, max_calls: int, max_streams_per_token: int) -> None:
+        self.max_calls = max_calls
+        self.max_streams_per_token = max_streams_per_token
+        self.calls = 0
+        self.streams: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def enter(self, who: str, stream: bool) -> ReasonCode | None:
+        """Take a slot; the reason when there is none."""
+        with self._lock:
+            if self.calls >= self.max_calls:
+                return ReasonCode.OVERLOADED
+            if stream and self.streams[who] >= self.max_streams_per_token:
+                return ReasonCode.TOO_MANY_STREAMS
+            self.calls += 1
+            if stream:
+                self.streams[who] += 1
+        return None
+
+    def leave(self, who: str, stream: bool) -> None:
+        with self._lock:
+            self.calls -= 1
+            if stream:
+                self.streams[who] -= 1
+                if not self.streams[who]:
+                    del self.streams[who]
+
+
+class Gate(grpc.ServerInterceptor):
+    def __init__(self, tokens: TokenSource | None, slots: Slots) -> None:
+        self.tokens = tokens
+        self.slots = slots
+
+    def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler], details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
+        handler = continuation(details)
+        method = str(details.method)
+        if handler is None or method.startswith(OPEN_METHODS):
+            return handler
+        who, refusal = self._identify(details.invocation_metadata or (), method)
+        if refusal is not None:
+            return _refusing(handler, *refusal)
+        if method.startswith(ADMIN_METHODS):
+            return handler
+        return self._admitted(handler, who, stream=method == STREAM_METHOD)
+
+    def _identify(self, metadata: Any, method: str) -> tuple[str, tuple[ReasonCode, str] | None]:
+        if self.tokens is None:
+            return ANONYMOUS, None
+        headers = [str(value) for key, value in metadata if key == "authorization"]
+        if len(headers) != 1:
+            detail = "send one 'authorization: Bearer <token>' header" + (f", not {len(headers)}" if headers else "")
+            return "", (ReasonCode.UNAUTHENTICATED, detail)
+        scheme, _, token = headers[0].partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return "", (ReasonCode.UNAUTHENTICATED, "send 'authorization: Bearer <token>'")
+        record = self.tokens.current().authenticate(token.strip())
+        if record is None:
+            return "", (ReasonCode.UNAUTHENTICATED, "unknown or revoked token")
+        if method.startswith(ADMIN_METHODS) and record.role is not Role.ADMIN:
+            return "", (ReasonCode.PERMISSION_DENIED, f"token {record.name!r} lacks the admin role")
+        return record.name, None
+
+    def _admitted(self, handler: grpc.RpcMethodHandler, who: str, stream: bool) -> grpc.RpcMethodHandler:
+        """The same handler, holding a slot while it runs (a stream: until its last answer is sent)."""
+        slots = self.slots
+
+        def take(context: grpc.ServicerContext) -> None:
+            refused = slots.enter(who, stream)
+            if refused is ReasonCode.TOO_MANY_STREAMS:
+                abort(context, refused, f"{slots.max_streams_per_token} streams are open for this token already")
+            if refused is not None:
+                abort(context, refused, f"the server is at its limit of {slots.max_calls} matching calls; retry")
+
+        if handler.request_streaming and handler.response_streaming:
+
+            def streaming(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+                take(context)
+                try:
+                    yield from handler.stream_stream(requests, context)
+                finally:
+                    slots.leave(who, stream)
+
+            return _like(handler, stream_stream=streaming)
+
+        def unary(request: Any, context: grpc.ServicerContext) -> Any:
+            take(context)
+            try:
+                return handler.unary_unary(request, context)
+            finally:
+                slots.leave(who, stream)
+
+        return _like(handler, unary_unary=unary)
+
+
+def _like(handler: grpc.RpcMethodHandler, **behaviour: Any) -> grpc.RpcMethodHandler:
+    """A handler with `handler`'s (de)serializers and the given behaviour."""
+    if "stream_stream" in behaviour:
+        return grpc.stream_stream_rpc_method_handler(
+            behaviour["stream_stream"], handler.request_deserializer, handler.response_serializer
+        )
+    return grpc.unary_unary_rpc_method_handler(
+        behaviour["unary_unary"], handler.request_deserializer, handler.response_serializer
+    )
+
+
+def _refusing(handler: grpc.RpcMethodHandler, reason: ReasonCode, detail: str) -> grpc.RpcMethodHandler:
+    """A handler of the same streaming kind as `handler` that only refuses the call."""
+
+    def refuse(request: Any, context: grpc.ServicerContext) -> Any:
+        abort(context, reason, detail)
+
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(refuse, handler.request_deserializer, handler.response_serializer)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(refuse, handler.request_deserializer, handler.response_serializer)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(refuse, handler.request_deserializer, handler.response_serializer)
+    return grpc.unary_unary_rpc_method_handler(refuse, handler.request_deserializer, handler.response_serializer)

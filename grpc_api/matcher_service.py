@@ -1,0 +1,300 @@
+"""The Matcher service: Match, MatchStream, MatchHashes and Hash.
+
+Media lives in memory for one request only: it is hashed and dropped, never written or logged. Requests run
+on the server's thread pool (hashing releases the GIL in its Numba kernel); their index lookups go through
+one MatchBatcher, so concurrent requests share index searches. Every decode first reserves its estimated
+memory from the server's decode budget. Each request may narrow what it is matched with (MatchOptions: the
+lists, the dihedral variants, the quality gate), as the local `hashmatch match` options do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from concurrent import futures
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+import grpc
+
+from engine.matcher import MatchScope, QueryHashes, Verdict
+from grpc_api.batching import ServerShuttingDownError
+from grpc_api.convert import hashes_from_proto, media_hashes_to_proto, verdict_to_proto
+from grpc_api.errors import abort, abort_with, status_of
+from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
+from grpc_api.generated.hashmatch.v1 import hashmatch_pb2_grpc as pb_grpc
+from grpc_api.handlers import MALFORMED_DETAIL, Malformed
+from grpc_api.serving import ServingState
+from hashing.errors import HashmatchError, ReasonCode
+
+log = logging.getLogger("hashmatch.server")
+ITEM_TIMEOUT_S = 60.0  # the longest any item waits for the index, deadline or not
+MAX_HASH_QUERIES = 10_000  # per MatchHashes call
+HASH_CHUNK = 1_000  # MatchHashes answers in chunks, checking between them that the caller is still there
+MAX_METADATA_BYTES = 4096  # client metadata is echoed in every answer: a stalled reader must not pin much
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    window_items: int = 32  # items of one stream read but not yet answered and sent
+    window_bytes: int = 64 << 20  # their request bytes; at least one item is always let through
+    idle_timeout_s: float = 60.0  # a stream with nothing in flight that sends nothing for this long is ended
+
+
+class CallerGoneError(Exception):
+    """The client cancelled or its deadline passed while the server was still working."""
+
+
+def scope_of(options: pb.MatchOptions) -> MatchScope:
+    return MatchScope(
+        lists=frozenset(options.lists) or None,
+        dihedral=not options.no_dihedral,
+        quality_gate=options.quality_gate if options.HasField("quality_gate") else None,
+    )
+
+
+def _check_metadata(metadata: pb.ClientMetadata) -> None:
+    size = metadata.ByteSize()
+    if size > MAX_METADATA_BYTES:
+        raise HashmatchError(
+            ReasonCode.TOO_LARGE, f"client metadata of {size} bytes; at most {MAX_METADATA_BYTES} are echoed back"
+        )
+
+
+class MatcherService(pb_grpc.MatcherServicer):
+    def __init__(self, state: ServingState, pool: futures.ThreadPoolExecutor, limits: StreamLimits) -> None:
+        self.state = state
+        self.pool = pool
+        self.limits = limits
+
+    def _verdict_for_media(
+        self, media: bytes, scope: MatchScope, context: grpc.ServicerContext | None, started: float
+    ) -> pb.Verdict:
+        """Media that cannot be decoded is still matched on its exact digests; the verdict's reasons say
+        why it has no PDQ (UNDECODABLE, UNSUPPORTED_FORMAT, TOO_LARGE), and media_error gives the detail.
+        Only empty media is an error."""
+        self.state.matcher.lists_in(scope)  # an unknown list is an error before any decoding
+        outcome = self.state.hasher.outcome_of_bytes(media)
+        if outcome.error is not None:
+            self.state.metrics.errors.labels(str(outcome.error.reason)).inc()
+        # The time left is read after hashing; without a client deadline the wait is bounded by ours.
+        left = context.time_remaining() if context is not None else None
+        timeout = ITEM_TIMEOUT_S if left is None or left > ITEM_TIMEOUT_S else max(left, 0.0)
+        verdict = self.state.batcher.match(QueryHashes.of_outcome(outcome), scope, timeout=timeout)
+        self.state.record(verdict)
+        message = verdict_to_proto(replace(verdict, elapsed_ms=(time.perf_counter() - started) * 1e3))
+        if outcome.error is not None:
+            message.media_error.CopyFrom(pb.Error(reason=str(outcome.error.reason), detail=outcome.error.detail))
+        return message
+
+    def Match(self, request: pb.MatchRequest, context: grpc.ServicerContext) -> pb.MatchResponse:  # noqa: N802
+        def run() -> pb.MatchResponse:
+            started = time.perf_counter()
+            _check_metadata(request.metadata)
+            verdict = self._verdict_for_media(request.media, scope_of(request.options), context, started)
+            return pb.MatchResponse(client_id=request.client_id, metadata=request.metadata, verdict=verdict)
+
+        return observed(self.state, "Match", context, run)
+
+    def MatchHashes(  # noqa: N802
+        self, request: pb.MatchHashesRequest, context: grpc.ServicerContext
+    ) -> pb.MatchHashesResponse:
+        def run() -> pb.MatchHashesResponse:
+            started = time.perf_counter()
+            if len(request.queries) > MAX_HASH_QUERIES:
+                raise HashmatchError(
+                    ReasonCode.TOO_LARGE, f"{len(request.queries)} queries; send at most {MAX_HASH_QUERIES} per call"
+                )
+            queries = [hashes_from_proto(q.hashes) for q in request.queries]
+            scope = scope_of(request.options)
+            matcher = self.state.matcher  # one version for the whole call
+            verdicts: list[Verdict] = []
+            for start in range(0, len(queries), HASH_CHUNK):
+                if not context.is_active():
+                    raise CallerGoneError("the caller went away")
+                verdicts.extend(matcher.match_many(queries[start : start + HASH_CHUNK], scope))
+            elapsed_ms = (time.perf_counter() - started) * 1e3  # the queries are answered together
+            for verdict in verdicts:
+                self.state.record(verdict)
+            return pb.MatchHashesResponse(
+                results=[
+                    pb.MatchResponse(client_id=q.client_id, verdict=verdict_to_proto(replace(v, elapsed_ms=elapsed_ms)))
+                    for q, v in zip(request.queries, verdicts, strict=True)
+                ]
+            )
+
+        return observed(self.state, "MatchHashes", context, run)
+
+    def Hash(self, request: pb.HashRequest, context: grpc.ServicerContext) -> pb.HashResponse:  # noqa: N802
+        def run() -> pb.HashResponse:
+            hashes = self.state.hasher.hash_bytes(request.media)
+            response = media_hashes_to_proto(hashes)
+            if not request.dihedral:
+                del response.hashes.dihedral[:]
+            return response
+
+        return observed(self.state, "Hash", context, run)
+
+    def MatchStream(  # noqa: N802
+        self, request_iterator: Iterator[pb.MatchRequest | Malformed], context: grpc.ServicerContext
+    ) -> Generator[pb.MatchResponse, None, None]:
+        """Items are hashed in parallel and answered as each is ready. At most `window_items` items, and
+        `window_bytes` of their requests, are read but not yet answered: a client that stops reading answers
+        stops being read from (flow control). A stream with nothing in flight that sends nothing for
+        `idle_timeout_s` is ended with DEADLINE_EXCEEDED (IDLE_TIMEOUT)."""
+        window = _StreamWindow(self.limits)
+        results: queue.Queue[tuple[pb.MatchResponse, int] | None] = queue.Queue()
+        submitted = [0]
+        ended = threading.Event()
+
+        def answer(request: pb.MatchRequest | Malformed, size: int) -> None:
+            results.put((self._stream_answer(request), size))
+
+        def read() -> None:
+            try:
+                for request in request_iterator:
+                    size = 0 if isinstance(request, Malformed) else len(request.media) + request.metadata.ByteSize()
+                    if not window.take(size, ended):
+                        return
+                    try:
+                        self.pool.submit(answer, request, size)
+                    except RuntimeError:  # the item pool is shut down: the server is stopping
+                        window.give_back(size)
+                        return
+                    submitted[0] += 1
+            except (grpc.RpcError, RuntimeError):
+                pass  # the client went away, or the server is shutting down
+            finally:
+                results.put(None)  # submitted[0] is final from here on
+
+        started = time.perf_counter()
+        threading.Thread(target=read, name="hashmatch-stream-reader", daemon=True).start()
+        answered, total, code = 0, None, "OK"
+        try:
+            while total is None or answered < total:
+                try:
+                    item = results.get(timeout=0.5)
+                except queue.Empty:
+                    if not context.is_active():  # cancelled, or the server stopped: answers owed are dropped
+                        code = "CANCELLED"
+                        break
+                    if window.idle_for() > self.limits.idle_timeout_s:
+                        code = "DEADLINE_EXCEEDED"
+                        abort(context, ReasonCode.IDLE_TIMEOUT, f"no item for {self.limits.idle_timeout_s:g} s")
+                    continue
+                if item is None:
+                    total = submitted[0]
+                    continue
+                response, size = item
+                answered += 1
+                yield response
+                window.give_back(size)  # only once the answer has gone out
+        except GeneratorExit:
+            code = "CANCELLED"
+            raise
+        finally:
+            ended.set()
+            _log_rpc(self.state, "MatchStream", code, time.perf_counter() - started, context, items=answered)
+
+    def _stream_answer(self, request: pb.MatchRequest | Malformed) -> pb.MatchResponse:
+        if isinstance(request, Malformed):
+            self.state.metrics.errors.labels(ReasonCode.MALFORMED_REQUEST.value).inc()
+            return pb.MatchResponse(error=pb.Error(reason=ReasonCode.MALFORMED_REQUEST.value, detail=MALFORMED_DETAIL))
+        try:
+            started = time.perf_counter()
+            _check_metadata(request.metadata)
+            verdict = self._verdict_for_media(request.media, scope_of(request.options), None, started)
+            return pb.MatchResponse(client_id=request.client_id, metadata=request.metadata, verdict=verdict)
+        except HashmatchError as exc:
+            self.state.metrics.errors.labels(str(exc.reason)).inc()
+            error = pb.Error(reason=str(exc.reason), detail=exc.detail)
+        except ServerShuttingDownError:
+            error = pb.Error(reason=ReasonCode.SHUTTING_DOWN.value, detail="the server stopped before this item")
+        except futures.TimeoutError:
+            error = pb.Error(reason=ReasonCode.DEADLINE_EXCEEDED.value, detail=f"no index answer in {ITEM_TIMEOUT_S} s")
+        except Exception:  # one item's failure must not end the stream
+            log.exception("stream item failed")
+            error = pb.Error(reason=ReasonCode.INTERNAL.value, detail="internal error; the server log has the details")
+        if request.metadata.ByteSize() > MAX_METADATA_BYTES:  # never echo what was refused for its size
+            return pb.MatchResponse(client_id=request.client_id, error=error)
+        return pb.MatchResponse(client_id=request.client_id, metadata=request.metadata, error=error)
+
+
+class _StreamWindow:
+    """Items and request bytes read but not yet answered, and when the stream was last active."""
+
+    def __init__(self, limits: StreamLimits) -> None:
+        self.limits = limits
+        self.items = 0
+        self.bytes = 0
+        self.active = time.monotonic()
+        self._changed = threading.Condition()
+
+    def take(self, size: int, ended: threading.Event) -> bool:
+        """Wait for room; False when the stream ended meanwhile."""
+        with self._changed:
+            while self.items and (
+                self.items >= self.limits.window_items or self.bytes + size > self.limits.window_bytes
+            ):
+                if ended.is_set():
+                    return False
+                self._changed.wait(0.5)
+            self.items += 1
+            self.bytes += size
+            self.active = time.monotonic()
+        return True
+
+    def give_back(self, size: int) -> None:
+        with self._changed:
+            self.items -= 1
+            self.bytes -= size
+            self.active = time.monotonic()
+            self._changed.notify_all()
+
+    def idle_for(self) -> float:
+        """Seconds with nothing in flight and nothing read; 0 while items are in flight."""
+        with self._changed:
+            return 0.0 if self.items else time.monotonic() - self.active
+
+
+def observed(state: ServingState, method: str, context: grpc.ServicerContext, run: Callable[[], T]) -> T:
+    """Run an RPC body: metrics, one structured log line (never media), and typed errors -> status codes."""
+    started = time.perf_counter()
+    code = "OK"
+    try:
+        return run()
+    except HashmatchError as exc:
+        code = status_of(exc.reason).name
+        state.metrics.errors.labels(str(exc.reason)).inc()
+        abort_with(context, exc)
+    except ServerShuttingDownError:
+        code = status_of(ReasonCode.SHUTTING_DOWN).name
+        abort(context, ReasonCode.SHUTTING_DOWN, "the server is shutting down")
+    except futures.TimeoutError:
+        code = status_of(ReasonCode.DEADLINE_EXCEEDED).name
+        abort(context, ReasonCode.DEADLINE_EXCEEDED, "the deadline passed while waiting for the index")
+    except CallerGoneError as exc:
+        code = "CANCELLED"
+        context.abort(grpc.StatusCode.CANCELLED, str(exc))
+        raise
+    except Exception:
+        code = status_of(ReasonCode.INTERNAL).name
+        log.exception("%s failed", method)
+        abort(context, ReasonCode.INTERNAL, "internal error; the server log has the details")
+    finally:
+        _log_rpc(state, method, code, time.perf_counter() - started, context)
+
+
+def _log_rpc(
+    state: ServingState, method: str, code: str, seconds: float, context: grpc.ServicerContext, **extra: object
+) -> None:
+    state.metrics.requests.labels(method, code).inc()
+    state.metrics.latency.labels(method).observe(seconds)
+    if log.isEnabledFor(logging.INFO):  # the JSON is built only when someone reads it
+        record = {"event": "rpc", "method": method, "code": code, "ms": round(seconds * 1e3, 3), **extra}
+        log.info(json.dumps(record | {"peer": context.peer()}))

@@ -1,0 +1,112 @@
+"""What requests read: the matcher (swapped on activation), the hasher with its decode budget, the batcher,
+metrics; and the watcher that keeps the matcher in step with the store.
+
+Activating a list version builds a new Matcher beside the serving one and swaps the reference: batches
+already running finish on the old index, whose memory is freed once the last of them returns. The store is
+watched too: another process's import, activation, settings change or deletion (`hashmatch lists ...`
+against the same store file) is served within `reload_interval_s` (SQLite's `PRAGMA data_version` tells
+cheaply whether anyone else committed; only then are the active versions compared).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+from engine.matcher import Matcher, MatchScope, QueryHashes, Verdict
+from engine.store import Store
+from grpc_api.batching import MatchBatcher
+from grpc_api.metrics import ServerMetrics
+from hashing.decode import DecodeOptions
+from hashing.decode_budget import DecodeBudget
+from hashing.media_hasher import HashOptions, MediaHasher
+from hashing.pdq_hasher import DihedralMode
+
+log = logging.getLogger("hashmatch.server")
+
+
+class ServingState:
+    def __init__(
+        self,
+        store: Store,
+        lists: tuple[str, ...],
+        decode: DecodeOptions,
+        budget: DecodeBudget,
+        metrics: ServerMetrics,
+    ) -> None:
+        self.store = store
+        self.lists = lists
+        self.metrics = metrics
+        self.budget = budget
+        # The 8 DCT variants are always computed (cheap); a request's scope decides whether they are matched.
+        self.hasher = MediaHasher(HashOptions(dihedral=DihedralMode.DCT, decode=decode), budget=budget)
+        self._swap_lock = threading.Lock()
+        self.matcher = self._load()
+        self.batcher = MatchBatcher(self._match_many)
+        self._watching = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def _load(self) -> Matcher:
+        matcher = Matcher.from_store(self.store, list(self.lists) or None)
+        for loaded in matcher.lists:
+            self.metrics.index_entries.labels(loaded.spec.name).set(len(loaded.pdq_ids))
+            self.metrics.active_version.labels(loaded.spec.name).set(loaded.version)
+        return matcher
+
+    def _match_many(self, queries: list[QueryHashes], scope: MatchScope) -> list[Verdict]:
+        matcher = self.matcher  # one reference per batch: a swap mid-batch does not mix versions
+        self.metrics.batch_size.observe(len(queries))
+        return matcher.match_many(queries, scope)
+
+    def reload(self) -> Matcher:
+        """Build the new matcher beside the serving one, then swap; one reload at a time."""
+        with self._swap_lock:
+            fresh = self._load()
+            self.matcher = fresh
+        return fresh
+
+    def record(self, verdict: Verdict) -> None:
+        self.metrics.verdicts.labels(verdict.decision.value).inc()
+        for match in verdict.matches:
+            self.metrics.matches.labels(match.list_name).inc()
+
+    # ----- following the store -----
+
+    def watch_store(self, interval_s: float) -> None:
+        """Reload whenever the store's active versions differ from those served (checked every interval)."""
+        self._watcher = threading.Thread(
+            target=self._watch, args=(interval_s,), name="hashmatch-store-watcher", daemon=True
+        )
+        self._watcher.start()
+
+    def stop_watching(self) -> None:
+        self._watching.set()
+        if self._watcher is not None:
+            self._watcher.join()
+
+    def _watch(self, interval_s: float) -> None:
+        seen = self._data_version()
+        while not self._watching.wait(interval_s):
+            try:
+                now = self._data_version()
+                if now != seen and self.served_versions_differ():
+                    self.reload()
+                    log.info(json.dumps({"event": "reloaded", "reason": "store changed", "lists": self.versions()}))
+                seen = now
+            except Exception:  # a failed reload keeps serving the previous versions; try again next time
+                log.exception("reload after a store change failed; serving the previous versions")
+
+    def _data_version(self) -> int:
+        return int(self.store.db.execute("PRAGMA data_version").fetchone()[0])
+
+    def served_versions_differ(self) -> bool:
+        wanted = {
+            h.name: h.active_version
+            for h in self.store.lists()
+            if h.active_version is not None and (not self.lists or h.name in self.lists)
+        }
+        return wanted != self.versions()
+
+    def versions(self) -> dict[str, int]:
+        return self.matcher.list_versions
