@@ -56,6 +56,19 @@ def serve(directory: Path, **config: object) -> Served:
     return Served(running, f"127.0.0.1:{running.port}", matcher_token, admin_token, directory)
 
 
+class FakeContext:
+    """Enough of a grpc.ServicerContext to call a servicer method directly, as the server would."""
+
+    def is_active(self) -> bool:
+        return True
+
+    def peer(self) -> str:
+        return "test"
+
+    def time_remaining(self) -> None:
+        return None
+
+
 def reason_of(error: grpc.RpcError) -> str:
     """The reason code a failed call carries in its trailing metadata."""
     return str(dict(error.trailing_metadata() or ()).get(REASON_KEY, ""))

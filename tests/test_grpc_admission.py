@@ -18,7 +18,7 @@ from grpc_api.client import HashmatchClient
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
 from grpc_api.matcher_service import MAX_METADATA_BYTES, MatcherService, StreamLimits
 from grpc_api.server import ConnectionLimits
-from tests.grpc_fixtures import BRIDGE, Served, reason_of, serve
+from tests.grpc_fixtures import BRIDGE, FakeContext, Served, reason_of, serve
 
 BRIDGE_BYTES = BRIDGE.read_bytes()
 
@@ -84,17 +84,6 @@ def test_echoed_metadata_is_capped(served: Served) -> None:
         assert answer.error.reason == "TOO_LARGE" and not answer.HasField("metadata")  # not echoed back
 
 
-class _Context:
-    def is_active(self) -> bool:
-        return True
-
-    def peer(self) -> str:
-        return "test"
-
-    def time_remaining(self) -> None:
-        return None
-
-
 def test_a_stalled_reader_pins_at_most_the_byte_window(served: Served) -> None:
     """Items of 1 MB with a 3 MB byte window: the server reads at most 3 ahead, though 32 items would fit."""
     pulled = [0]
@@ -107,7 +96,7 @@ def test_a_stalled_reader_pins_at_most_the_byte_window(served: Served) -> None:
 
     with ThreadPoolExecutor(4) as pool:
         service = MatcherService(served.server.state, pool, StreamLimits(window_bytes=3 << 20))
-        answers = service.MatchStream(endless(), _Context())
+        answers = service.MatchStream(endless(), FakeContext())
         next(answers)  # gRPC takes one answer, then the reader stops reading
         time.sleep(1.5)
         assert pulled[0] <= 4, pulled[0]

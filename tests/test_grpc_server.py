@@ -21,7 +21,7 @@ from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
 from hashing.media_hasher import HashOptions, MediaHasher
 from hashing.pdq_hash import PdqHash
 from hashing.pdq_hasher import DihedralMode
-from tests.grpc_fixtures import BRIDGE, OTHER, Served, make_certificates, reason_of, serve
+from tests.grpc_fixtures import BRIDGE, OTHER, FakeContext, Served, make_certificates, reason_of, serve
 
 BRIDGE_BYTES = BRIDGE.read_bytes()
 OTHER_BYTES = OTHER.read_bytes()
@@ -345,17 +345,6 @@ def test_idle_streams_up_to_the_limit_do_not_starve_the_server(tmp_path: Path) -
     finally:
         release.set()
         served.server.stop(1)
-
-
-class FakeContext:
-    def is_active(self) -> bool:
-        return True
-
-    def peer(self) -> str:
-        return "test"
-
-    def time_remaining(self) -> None:
-        return None
 
 
 def test_a_stream_reads_at_most_its_window_ahead_of_what_it_has_sent(served: Served) -> None:
