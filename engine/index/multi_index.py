@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from types import ModuleType
@@ -26,6 +27,16 @@ MIN_SUBSTRINGS, MAX_SUBSTRINGS = 11, 16
 MAX_SUBSTRING_BITS = 24
 MAX_PROBES_PER_QUERY = 20_000  # beyond this, probing costs more than the scan it tries to avoid
 FIRST_CAP = 16  # hits kept per query in the first pass; queries with more are rerun with room for all
+# Batches of fewer queries run on the calling thread, larger ones on Numba's thread pool. A parallel batch
+# waits for its slowest thread, and with another process on a core that thread can wait for a time slice.
+# Measured on the 2-core VM at 1e7 rows with one core kept busy (benchmarks/results/latency-cpu-2026-12-02.md):
+# single queries had a p99 of 9.0 ms through the pool and 1.4 ms on one thread. In the batch-size sweep there
+# the pool was faster idle from 2 queries on, but with the other core busy slower below 8 queries and, up to
+# 64, no faster than one thread within the noise between runs. 32 lies between: single queries, one image's
+# 8 dihedral variants and small batches stay on one thread; larger batches keep the pool's idle speed-up.
+SERIAL_BELOW_QUERIES = 32
+# "1" when an index is built: all its batches in parallel, as before SERIAL_BELOW_QUERIES (benchmarks compare).
+FORCE_PARALLEL_ENV = "HASHMATCH_MIH_FORCE_PARALLEL"
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,7 @@ class MultiIndexHashIndex:
             bucket_offsets = self.offsets[int(self.bases[s]) : int(self.bases[s]) + n_keys + 1]
             self._jit.build_buckets(keys, n_keys, self.ids[s], bucket_offsets)
         self.scan_threshold = max(1, int(rows * scan_fraction))
+        self.serial_below_queries = 0 if os.environ.get(FORCE_PARALLEL_ENV) == "1" else SERIAL_BELOW_QUERIES
 
     def __len__(self) -> int:
         return int(self.codes.shape[0])
@@ -139,7 +151,8 @@ class MultiIndexHashIndex:
         rows = np.empty((n, cap), dtype=np.int64)
         dists = np.empty((n, cap), dtype=np.int16)
         counts = np.zeros(n, dtype=np.int64)
-        self._jit.search(
+        kernel = self._jit.search_serial if n < self.serial_below_queries else self._jit.search_parallel
+        kernel(
             queries.view(np.uint64),
             self.words,
             self.layout.starts,
