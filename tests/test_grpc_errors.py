@@ -4,6 +4,7 @@ things a careful client notices (two authorization headers, reflection v1, per-r
 from __future__ import annotations
 
 import logging
+import time
 
 import grpc
 import pytest
@@ -13,6 +14,8 @@ from grpc_status import rpc_status
 
 from grpc_api.client import HashmatchClient
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
+from hashing.media_hasher import HashOptions, MediaHasher
+from hashing.pdq_hasher import DihedralMode
 from tests.grpc_fixtures import BRIDGE, Served, reason_of
 
 BRIDGE_BYTES = BRIDGE.read_bytes()
@@ -96,10 +99,15 @@ def test_list_names_have_a_length_limit(served: Served) -> None:
 
 
 def test_each_verdict_carries_its_own_request_time(served: Served) -> None:
-    """elapsed_ms is the time of the request it answers (hashing included), not a batch average."""
+    """elapsed_ms is the time of the request it answers (decoding and hashing included), not a batch's
+    average search time."""
+    hasher = MediaHasher(HashOptions(dihedral=DihedralMode.DCT))
+    hasher.hash_bytes(BRIDGE_BYTES)
+    started = time.perf_counter()
+    hasher.hash_bytes(BRIDGE_BYTES)
+    hashing_ms = (time.perf_counter() - started) * 1e3
     with HashmatchClient(served.address, served.matcher_token) as client:
+        client.match(BRIDGE_BYTES)  # warm
         media = client.match(BRIDGE_BYTES).verdict.elapsed_ms  # a 1600 x 1004 JPEG: decoded and hashed
-        hashes = client.match_hashes([], timeout_s=5)
-        assert list(hashes.results) == []
         digest_only = client.match(b"not an image at all").verdict.elapsed_ms  # nothing to decode
-    assert media > digest_only > 0
+    assert media >= 0.5 * hashing_ms and media > digest_only > 0
