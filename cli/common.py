@@ -62,3 +62,13 @@ def os_error(exc: OSError) -> HashmatchError:
     reason = ReasonCode.NOT_FOUND if isinstance(exc, FileNotFoundError) else ReasonCode.UNREADABLE
     where = f"{exc.filename}: " if exc.filename else ""
     return HashmatchError(reason, f"{where}{exc.strerror or 'input/output error'}")
+
+
+def add_device_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--device",
+        choices=["auto", "cpu", "gpu"],
+        default=None,
+        help="where to hash and search: auto (a GPU only after its self-test passed; the default), cpu, or gpu "
+        "(an error when no GPU passes the self-test)",
+    )

@@ -8,15 +8,18 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
-from cli.common import error_line
+from cli.common import add_device_argument, error_line
+from cli.ordered import in_order
 from hashing.decode import DecodeLimits, DecodeOptions
+from hashing.device import Device, DeviceChoice, close_hasher, feeder_threads, image_hasher, select_device
 from hashing.errors import HashmatchError, ReasonCode
 from hashing.media_hasher import HashOptions, MediaHasher, MediaHashes
 from hashing.pdq import DIHEDRAL_NAMES
-from hashing.pdq_hasher import DihedralMode, DownsampleKernel, PdqContract, PdqHasher
+from hashing.pdq_hasher import DihedralMode, DownsampleKernel, PdqContract
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -59,8 +62,11 @@ def register(commands: Any) -> None:
         "--fast", action="store_true", help="JPEGs: hash the decoder's Y plane (faster, may drift 1-2 bits)"
     )
     parser.add_argument("--apply-exif", action="store_true", help="rotate by the EXIF Orientation tag first")
-    parser.add_argument("--backend", choices=["auto", "numpy", "cupy"], default="auto")
-    parser.add_argument("--kernel", choices=[k.value for k in DownsampleKernel], default="auto")
+    add_device_argument(parser)
+    parser.add_argument(
+        "--kernel", choices=[k.value for k in DownsampleKernel], default="auto", help="the CPU's downsample kernel"
+    )
+    parser.add_argument("--workers", type=int, default=None, help="threads reading and decoding (default: CPU count)")
     parser.add_argument("--max-pixels", type=int, default=DecodeLimits.max_pixels)
     parser.add_argument("--max-bytes", type=int, default=DecodeLimits.max_bytes)
     parser.set_defaults(run=run)
@@ -111,30 +117,43 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             # Seized media has file names in any byte encoding: print them back as the bytes they are.
             stream.reconfigure(errors="surrogateescape")
     try:
-        hasher = build_hasher(args)
+        hasher, workers = build_hasher(args, select_device(args.device or Device.AUTO))
     except (ValueError, RuntimeError, ImportError) as exc:
         err.write(f"hashmatch: error: {ReasonCode.USAGE}: {exc}\n")
         return EXIT_USAGE
     failed = 0
     unreadable: list[OSError] = []
-    for path in iter_files(args.paths, unreadable):
-        try:
-            hashes = hasher.hash_file(path)
-        except HashmatchError as exc:
-            failed += 1
-            err.write(error_line(exc.reason, path, exc.detail) + "\n")
-            continue
-        out.write((format_json(hashes, path) if args.json else format_csv(hashes, path)) + "\n")
-    for error in unreadable:
+    try:
+        for future in in_order(iter_files(args.paths, unreadable), partial(_hash_one, hasher), workers, 2 * workers):
+            path, hashes, problem = future.result()
+            if problem is not None:
+                failed += 1
+                err.write(error_line(problem.reason, path, problem.detail) + "\n")
+                continue
+            assert hashes is not None
+            out.write((format_json(hashes, path) if args.json else format_csv(hashes, path)) + "\n")
+    finally:
+        close_hasher(hasher.pdq)
+    for walk_error in unreadable:
         failed += 1
-        err.write(error_line(ReasonCode.UNREADABLE, error.filename, error.strerror or "") + "\n")
+        err.write(error_line(ReasonCode.UNREADABLE, walk_error.filename, walk_error.strerror or "") + "\n")
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-def build_hasher(args: argparse.Namespace) -> MediaHasher:
-    """The hasher the flags ask for; ValueError / RuntimeError / ImportError name what is wrong."""
+def _hash_one(hasher: MediaHasher, path: Path) -> tuple[Path, MediaHashes | None, HashmatchError | None]:
+    try:
+        return path, hasher.hash_file(path), None
+    except HashmatchError as exc:
+        return path, None, exc
+
+
+def build_hasher(args: argparse.Namespace, device: DeviceChoice) -> tuple[MediaHasher, int]:
+    """The hasher the flags ask for on the chosen device, and how many threads feed it; ValueError names
+    what does not fit together."""
     if args.fast and args.contract != PdqContract.FULLRES:
         raise ValueError("--fast works with the fullres contract only")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError("--workers is at least 1")
     options = HashOptions(
         contract=PdqContract(args.contract),
         dihedral=DihedralMode(args.dihedral),
@@ -145,4 +164,5 @@ def build_hasher(args: argparse.Namespace) -> MediaHasher:
             apply_exif_orientation=args.apply_exif,
         ),
     )
-    return MediaHasher(options, PdqHasher(backend=args.backend, kernel=args.kernel))
+    pdq = image_hasher(device, DownsampleKernel(args.kernel))
+    return MediaHasher(options, pdq), feeder_threads(device, args.workers)

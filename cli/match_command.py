@@ -12,21 +12,30 @@ With --server the same inputs go to a server instead (cli/remote_match.py), with
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TextIO
 
-from cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_db_argument, error_line, fail, open_store
+from cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_db_argument,
+    add_device_argument,
+    error_line,
+    fail,
+    open_store,
+)
 from cli.hash_command import iter_files
 from cli.match_io import Prepared, format_verdict, hash_text_inputs, read_hash_texts
+from cli.ordered import in_order
 from cli.remote import add_connection_arguments
 from cli.remote_match import local_only_options, run_remote
 from engine.index.factory import IndexBackend
 from engine.matcher import DEFAULT_QUALITY_GATE, Matcher, QueryHashes
+from hashing.device import Device, DeviceChoice, close_hasher, feeder_threads, image_hasher, select_device
 from hashing.errors import MediaError, ReasonCode
 from hashing.media_hasher import HashOptions, MediaHasher
 from hashing.pdq_hasher import DihedralMode
@@ -66,6 +75,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--index", choices=[b.value for b in IndexBackend], default=IndexBackend.AUTO.value)
     parser.add_argument("--quality-gate", type=int, default=DEFAULT_QUALITY_GATE)
     parser.add_argument("--workers", type=int, default=None, help="threads hashing files (default: the CPU count)")
+    add_device_argument(parser)
     remote = parser.add_argument_group(
         "remote matching: a 'hashmatch serve' server instead of the local store, with the same options and output"
     )
@@ -80,20 +90,6 @@ def prepare_file(hasher: MediaHasher, path: Path) -> Prepared:
     except MediaError as exc:
         return Prepared(str(path), None, exc)
     return Prepared(str(path), QueryHashes.of_outcome(outcome), outcome.error)
-
-
-def in_order(
-    items: Iterable[Path], work: Callable[[Path], Prepared], workers: int, window: int
-) -> Iterator[Future[Prepared]]:
-    """Futures of `work(item)` in input order, at most `window` in flight: bounded memory, streamed output."""
-    pending: deque[Future[Prepared]] = deque()
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hashmatch-match") as pool:
-        for item in items:
-            pending.append(pool.submit(work, item))
-            if len(pending) >= window:
-                yield pending.popleft()
-        while pending:
-            yield pending.popleft()
 
 
 class VerdictPrinter:
@@ -145,24 +141,29 @@ def run(args: argparse.Namespace) -> int:
                 ReasonCode.USAGE, f"{', '.join(local_only)}: for local matching only; a server uses its own", EXIT_USAGE
             )
         return run_remote(args, read_hash_texts(args), sys.stdout, sys.stderr)
+    device = select_device(args.device or Device.AUTO)
     with open_store(args) as store:
-        matcher = Matcher.from_store(store, args.lists or None, args.index, args.quality_gate)
+        matcher = Matcher.from_store(store, args.lists or None, args.index, args.quality_gate, gpu=device.runtime)
         if not matcher.lists:
             return fail(
                 ReasonCode.NO_ACTIVE_LIST, "no list has an active version: import one with 'hashmatch lists import'"
             )
-        return _run_matches(args, matcher)
+        return _run_matches(args, matcher, device)
 
 
-def _run_matches(args: argparse.Namespace, matcher: Matcher) -> int:
+def _run_matches(args: argparse.Namespace, matcher: Matcher, device: DeviceChoice) -> int:
     dihedral = DihedralMode.NONE if args.no_dihedral else DihedralMode.DCT
-    hasher = MediaHasher(HashOptions(dihedral=dihedral, exact_digests=True))
-    workers = args.workers or os.cpu_count() or 1
+    pdq = image_hasher(device)
+    hasher = MediaHasher(HashOptions(dihedral=dihedral, exact_digests=True), pdq)
+    workers = feeder_threads(device, args.workers)
     walk_errors: list[OSError] = []
     printer = VerdictPrinter(matcher, args.json, sys.stdout, sys.stderr)
-    printer.batched(hash_text_inputs(read_hash_texts(args)))
-    files = iter_files(args.paths, walk_errors)
-    printer.streamed(in_order(files, lambda path: prepare_file(hasher, path), workers, 2 * workers))
+    try:
+        printer.batched(hash_text_inputs(read_hash_texts(args)))
+        files = iter_files(args.paths, walk_errors)
+        printer.streamed(in_order(files, lambda path: prepare_file(hasher, path), workers, 2 * workers))
+    finally:
+        close_hasher(pdq)
     failed = printer.failed
     for walk_error in walk_errors:
         failed += 1

@@ -77,7 +77,12 @@ def options_of(args: argparse.Namespace) -> pb.MatchOptions:
 
 def local_only_options(args: argparse.Namespace) -> list[str]:
     """Options that choose how this machine matches: meaningless against a server, so refused, not ignored."""
-    given = [("--index", args.index != "auto"), ("--workers", args.workers is not None), ("--db", args.db is not None)]
+    given = [
+        ("--index", args.index != "auto"),
+        ("--workers", args.workers is not None),
+        ("--db", args.db is not None),
+        ("--device", args.device is not None),
+    ]
     return [name for name, present in given if present]
 
 

@@ -19,6 +19,7 @@ from hashing.errors import ReasonCode
 from hashing.media_hasher import MediaHashes, MediaOutcome
 from hashing.pdq import DIHEDRAL_NAMES
 from hashing.pdq_hash import PdqHash
+from kernels.runtime import KernelRuntime
 
 DEFAULT_QUALITY_GATE = 50
 
@@ -155,7 +156,13 @@ class LoadedList:
         return len(self.pdq_ids) + self.exact_entries
 
 
-def load_list(store: Store, name: str, version: int | None = None, backend: IndexBackend | str = "auto") -> LoadedList:
+def load_list(
+    store: Store,
+    name: str,
+    version: int | None = None,
+    backend: IndexBackend | str = "auto",
+    gpu: KernelRuntime | None = None,
+) -> LoadedList:
     """One version with the settings it was made with (its threshold, action and negative flag)."""
     number = store.resolve_version(name, version)
     settings = store.version_settings(name, number)
@@ -167,7 +174,7 @@ def load_list(store: Store, name: str, version: int | None = None, backend: Inde
     if SignalType.PDQ in spec.signal_types:
         live = store.live_signals(name, SignalType.PDQ, number)
         pdq_ids = live.entry_ids
-        index = build_index(live.values, spec.threshold, backend)
+        index = build_index(live.values, spec.threshold, backend, gpu)
     exact: dict[SignalType, dict[bytes, list[int]]] = {}
     exact_entries = 0
     for signal in sorted(spec.signal_types - {SignalType.PDQ}):
@@ -202,10 +209,12 @@ class Matcher:
         names: list[str] | None = None,
         backend: IndexBackend | str = "auto",
         quality_gate: int = DEFAULT_QUALITY_GATE,
+        gpu: KernelRuntime | None = None,
     ) -> Matcher:
-        """Every list with an active version (or the named ones), at its active version."""
+        """Every list with an active version (or the named ones), at its active version; with a verified GPU's
+        runtime, large lists are searched on the device."""
         chosen = names if names else [h.name for h in store.lists() if h.active_version is not None]
-        return cls(store, [load_list(store, name, backend=backend) for name in chosen], quality_gate)
+        return cls(store, [load_list(store, name, backend=backend, gpu=gpu) for name in chosen], quality_gate)
 
     @property
     def list_versions(self) -> dict[str, int]:

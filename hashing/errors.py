@@ -59,6 +59,9 @@ class ReasonCode(StrEnum):
     SHUTTING_DOWN = "SHUTTING_DOWN"  # the server stopped before answering
     SERVER_UNREACHABLE = "SERVER_UNREACHABLE"  # a client could not reach the server (down, address, TLS)
 
+    # The GPU
+    GPU_UNAVAILABLE = "GPU_UNAVAILABLE"  # --device gpu without a GPU that passed the self-test
+
     # The command line
     USAGE = "USAGE"  # options that do not fit together (argparse's own usage errors exit 2 too)
 

@@ -19,7 +19,7 @@ from hashing.decode_budget import DecodeBudget
 from hashing.errors import MediaError, ReasonCode
 from hashing.exact import ExactDigests
 from hashing.pdq_hash import PdqHash
-from hashing.pdq_hasher import DihedralMode, PdqContract, PdqHasher
+from hashing.pdq_hasher import DihedralMode, ImageHasher, PdqContract, PdqHasher
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,12 @@ class MediaHasher:
     """Decodes in memory (nothing is written to disk) and hashes. Safe to share between threads."""
 
     def __init__(
-        self, options: HashOptions | None = None, pdq: PdqHasher | None = None, budget: DecodeBudget | None = None
+        self, options: HashOptions | None = None, pdq: ImageHasher | None = None, budget: DecodeBudget | None = None
     ) -> None:
         """With a `budget`, each decode first reserves its estimated peak memory (a server's guard against
         uploads that are small on the wire and huge decoded): OverloadedError when it cannot in time."""
         self.options = options or HashOptions()
-        self.pdq = pdq or PdqHasher()
+        self.pdq: ImageHasher = pdq or PdqHasher()
         self.budget = budget
 
     def hash_file(self, path: str | os.PathLike[str]) -> MediaHashes:

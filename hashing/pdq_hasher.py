@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -40,6 +40,12 @@ class DownsampleKernel(StrEnum):
     AUTO = "auto"  # fused (Numba) on NumPy when available, dense operators otherwise
     FUSED = "fused"
     DENSE = "dense"
+
+
+class ImageHasher(Protocol):
+    """What hashes decoded images: PdqHasher on the CPU, hashing.pdq_gpu.GpuImageHasher on a GPU."""
+
+    def hash_image(self, image: Any, contract: PdqContract = ..., dihedral: DihedralMode = ...) -> PdqResult: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,16 +46,17 @@ def _usable_cupy() -> ModuleType | None:
 
 
 def select_backend(name: BackendName | str = BackendName.AUTO) -> ArrayBackend:
-    """Resolve `auto`, `numpy` or `cupy` to a backend; `cupy` without a usable GPU is an error, not a fallback."""
+    """Resolve `auto`, `numpy` or `cupy` to a backend; `cupy` without a usable GPU is an error, not a fallback.
+
+    `auto` is NumPy: code never moves onto a GPU because one is present. Hashing and search reach the GPU only
+    through `hashing.device`, after a self-test on that device passed."""
     requested = BackendName(name)
-    if requested is BackendName.NUMPY:
+    if requested in (BackendName.NUMPY, BackendName.AUTO):
         return ArrayBackend(BackendName.NUMPY, np)
     cupy = _usable_cupy()
     if cupy is not None:
         return ArrayBackend(BackendName.CUPY, cupy)
-    if requested is BackendName.CUPY:
-        raise GpuUnavailableError(
-            "backend 'cupy' was requested but no usable CUDA device with CuPy was found; "
-            "use --backend numpy (or auto) on machines without an NVIDIA GPU"
-        )
-    return ArrayBackend(BackendName.NUMPY, np)
+    raise GpuUnavailableError(
+        "backend 'cupy' was requested but no usable CUDA device with CuPy was found; "
+        "use the numpy backend on machines without an NVIDIA GPU"
+    )

@@ -68,7 +68,7 @@ def test_invalid_option_combinations_exit_2(capsys: pytest.CaptureFixture[str]) 
     image = str(BRIDGE_DIR / "aaa-orig.jpg")
     assert main(["hash", "--fast", "--contract", "cli512", image]) == 2
     assert main(["hash", "--max-pixels", "-5", image]) == 2
-    assert main(["hash", "--kernel", "fused", "--backend", "numpy", image]) == 0
+    assert main(["hash", "--kernel", "fused", "--device", "cpu", image]) == 0
     assert capsys.readouterr().err.count("hashmatch: error: USAGE:") == 2
 
 

@@ -12,10 +12,13 @@ from engine.index.factory import IndexBackend, build_index, resolve_backend
 from engine.index.multi_index import MultiIndexHashIndex, SubstringLayout, choose_layout, probe_masks
 from kernels.hamming import RangeHits
 from kernels.optional import optional_module
+from kernels.runtime import emulated_runtime
 
 # FAISS is optional (the GPU machine has none): without it, the other backends are still held to the reference.
 HAVE_FAISS = optional_module("faiss") is not None
 BACKENDS = [IndexBackend.MULTI_INDEX, IndexBackend.BRUTE_FORCE] + ([IndexBackend.FAISS_FLAT] if HAVE_FAISS else [])
+# The GPU backend through the emulated kernels: the same host code and kernel source a GPU runs.
+EMULATED_GPU = emulated_runtime()
 
 
 def flip_bits(codes: np.ndarray, rng: np.random.Generator, max_flips: int) -> np.ndarray:
@@ -71,6 +74,7 @@ def test_every_backend_equals_the_bruteforce_reference(n: int, clustered: bool, 
     expected = BruteForceIndex(codes).search(queries, radius)
     for backend in BACKENDS:
         assert_same(build_index(codes, radius, backend).search(queries, radius), expected)
+    assert_same(build_index(codes, radius, IndexBackend.GPU, EMULATED_GPU).search(queries, radius), expected)
 
 
 @pytest.mark.parametrize("radius", [0, 1, 15, 16, 31, 32, 47, 48, 64, 128, 256])
@@ -120,6 +124,11 @@ def test_automatic_backend_choice() -> None:
     assert resolve_backend("auto", 10**6, 31) is IndexBackend.MULTI_INDEX
     assert resolve_backend("auto", 10**6, 64) is IndexBackend.FAISS_FLAT
     assert resolve_backend("bruteforce", 10**6, 31) is IndexBackend.BRUTE_FORCE
+    # a verified GPU takes the large lists, at any radius; never without one
+    assert resolve_backend("auto", 10**6, 64, EMULATED_GPU) is IndexBackend.GPU
+    assert resolve_backend("auto", 100, 31, EMULATED_GPU) is IndexBackend.FAISS_FLAT
+    with pytest.raises(ValueError, match="self-test"):
+        resolve_backend("gpu", 10**6, 31)
 
 
 def test_invalid_radius_and_codes_are_rejected() -> None:

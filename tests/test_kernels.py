@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hashing.jarosz import axis_operator, box_bounds, jarosz_window, reference_downsample, sample_positions
+from kernels import backend
 from kernels.backend import BackendName, GpuUnavailableError, select_backend
 from kernels.banded import BandedOperator
 from kernels.downsample import downsample_dense, downsample_fused, luma_plane
@@ -63,12 +64,14 @@ def test_banded_operator_rejects_bands_outside_the_axis() -> None:
         BandedOperator(length=4, starts=np.array([3]), weights=np.ones((1, 2)))
 
 
-def test_numpy_backend_always_available_and_cupy_never_silent() -> None:
+def test_numpy_backend_always_available_and_cupy_never_silent(monkeypatch: pytest.MonkeyPatch) -> None:
     assert select_backend("numpy").name is BackendName.NUMPY
-    auto = select_backend("auto")
-    if auto.name is BackendName.NUMPY:
-        with pytest.raises(GpuUnavailableError):
-            select_backend("cupy")
+    # auto never moves onto a GPU by itself, even when one is there: only hashing.device's self-test does
+    monkeypatch.setattr(backend, "_usable_cupy", lambda: np)
+    assert select_backend("auto").name is BackendName.NUMPY
+    monkeypatch.setattr(backend, "_usable_cupy", lambda: None)
+    with pytest.raises(GpuUnavailableError):
+        select_backend("cupy")
 
 
 def test_missing_optional_dependency_names_the_install_command() -> None:

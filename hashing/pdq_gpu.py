@@ -1,0 +1,39 @@
+"""PDQ on a GPU for callers that hash one image at a time (the service's requests, a pool of decode threads):
+their images are gathered into batches (hashing.micro_batching) and hashed together by BatchPdqHasher.
+
+Decoding stays on the host threads and exact (the same decoders as the CPU path); only the pixels go to the
+device, one upload per batch and size, and one copy of the hashes comes back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hashing.micro_batching import MicroBatcher
+from hashing.pdq_batch import BatchPdqHasher
+from hashing.pdq_hasher import DihedralMode, PdqContract, PdqResult
+from kernels.runtime import KernelRuntime
+
+MAX_BATCH = 64  # images per launch set: enough to amortise a launch, few enough to bound device memory
+MAX_WAIT_S = 0.002
+
+
+class GpuImageHasher:
+    """`hash_image` as PdqHasher has it, answered from batches on the device; safe to share between threads."""
+
+    def __init__(self, runtime: KernelRuntime, max_batch: int = MAX_BATCH, max_wait_s: float = MAX_WAIT_S) -> None:
+        self.batch = BatchPdqHasher(runtime)
+        self.batcher: MicroBatcher[np.ndarray, tuple[PdqContract, DihedralMode], PdqResult] = MicroBatcher(
+            self._hash_many, max_batch, max_wait_s, name="hashmatch-gpu-hasher"
+        )
+
+    def hash_image(
+        self, image: np.ndarray, contract: PdqContract = PdqContract.FULLRES, dihedral: DihedralMode = DihedralMode.NONE
+    ) -> PdqResult:
+        return self.batcher.submit(image, (contract, dihedral)).result()
+
+    def _hash_many(self, images: list[np.ndarray], key: tuple[PdqContract, DihedralMode]) -> list[PdqResult]:
+        return self.batch.hash_batch(images, *key)
+
+    def close(self) -> None:
+        self.batcher.close()
