@@ -64,20 +64,23 @@ class DeviceRangeSearch:
         xp = self.runtime.xp
         words = xp.asarray(np.ascontiguousarray(queries).view(np.uint64).reshape(n_queries, 4))
         capacity = self.capacity or max(MIN_CAPACITY, 16 * n_queries)
-        found, buffers = self._launch_all(words, radius, capacity)
+        found, buffer = self._launch_all(words, radius, capacity)
         if found > capacity:
             self.reruns += 1
-            found, buffers = self._launch_all(words, radius, found)
-        hit_query, hit_row, hit_distance = (self.runtime.to_host(b[:found]) for b in buffers)
-        return _as_csr(n_queries, hit_query, hit_row, hit_distance)
+            capacity = found
+            found, buffer = self._launch_all(words, radius, capacity)
+        # Two copies back, only of what was found: rows, then query and distance packed together.
+        rows = self.runtime.to_host(buffer[1 : 1 + found])
+        meta = self.runtime.to_host(buffer[1 + capacity : 1 + capacity + found])
+        return _as_csr(n_queries, (meta >> 16).astype(np.int64), rows, (meta & 0xFFFF).astype(np.int16))
 
-    def _launch_all(self, words: Any, radius: int, capacity: int) -> tuple[int, tuple[Any, Any, Any]]:
-        """Every chunk of rows against every group of queries, into one set of buffers; the hits counted."""
+    def _launch_all(self, words: Any, radius: int, capacity: int) -> tuple[int, Any]:
+        """Every chunk of rows against every group of queries, into one buffer (the count, then `capacity`
+        rows, then `capacity` packed query-and-distance values); returns the hits counted and the buffer."""
         xp = self.runtime.xp
-        count = xp.zeros(1, dtype=xp.uint64)
-        hit_query = xp.empty(capacity, dtype=xp.int32)
-        hit_row = xp.empty(capacity, dtype=xp.int64)
-        hit_distance = xp.empty(capacity, dtype=xp.int32)
+        buffer = xp.empty(1 + 2 * capacity, dtype=xp.int64)
+        buffer[:1] = 0
+        count, hit_row, hit_meta = buffer[:1].view(xp.uint64), buffer[1 : 1 + capacity], buffer[1 + capacity :]
         group = self.query_group
         for first_row in range(0, self.rows, self.chunk_codes):
             chunk = self.words[first_row : first_row + self.chunk_codes]
@@ -98,13 +101,12 @@ class DeviceRangeSearch:
                         np.int32(first_query),
                         np.int32(radius),
                         count,
-                        hit_query,
                         hit_row,
-                        hit_distance,
+                        hit_meta,
                         np.uint64(capacity),
                     ),
                 )
-        return int(self.runtime.to_host(count)[0]), (hit_query, hit_row, hit_distance)
+        return int(self.runtime.to_host(count)[0]), buffer
 
 
 def _as_csr(n_queries: int, hit_query: np.ndarray, hit_row: np.ndarray, hit_distance: np.ndarray) -> RangeHits:

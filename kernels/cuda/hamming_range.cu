@@ -20,9 +20,8 @@ extern "C" __global__ void hamming_range(
     int query_base,  // added to each reported query: the first query of this group in the whole batch
     int radius,
     unsigned long long* count,  // (1,) hits found, also those beyond capacity
-    int* hit_query,  // (capacity,)
     long long* hit_row,  // (capacity,)
-    int* hit_distance,  // (capacity,)
+    long long* hit_meta,  // (capacity,) query << 16 | distance: one array to copy back instead of two
     unsigned long long capacity) {
     __shared__ unsigned long long tile[QUERY_TILE * CODE_WORDS];
     const int first_query = blockIdx.y * QUERY_TILE;
@@ -42,9 +41,8 @@ extern "C" __global__ void hamming_range(
             if (distance <= radius) {
                 const unsigned long long slot = atomicAdd(count, 1ULL);
                 if (slot < capacity) {
-                    hit_query[slot] = query_base + first_query + q;
                     hit_row[slot] = row_base + row;
-                    hit_distance[slot] = distance;
+                    hit_meta[slot] = ((long long)(query_base + first_query + q) << 16) | distance;
                 }
             }
         }
