@@ -23,6 +23,7 @@ from grpc_api.auth import Role, TokenStore
 from grpc_api.matcher_service import StreamLimits
 from grpc_api.server import ConnectionLimits, RunningServer, ServerConfig, serve_forever
 from hashing.decode import DecodeLimits
+from hashing.device import Device
 from hashing.errors import HashmatchError, ReasonCode
 
 MIB = 1 << 20
@@ -55,6 +56,7 @@ SETTINGS: dict[str, Setting] = {
     "stream_idle_timeout_s": Setting(float, 60.0, "end a stream that sends nothing for this long (seconds)"),
     "max_connection_age_s": Setting(float, 3600.0, "close connections gracefully after this long (seconds)"),
     "reload_interval_s": Setting(float, 2.0, "check the store for other processes' changes this often (seconds)"),
+    "device": Setting(str, "auto", "auto (a GPU only after its self-test passed), cpu, or gpu"),
 }
 
 
@@ -140,6 +142,12 @@ def _setting_error(message: str) -> HashmatchError:
     return HashmatchError(ReasonCode.INVALID_SETTING, message)
 
 
+def _device(text: str) -> Device:
+    if text not in {d.value for d in Device}:
+        raise _setting_error(f"device is {text!r}, not one of auto, cpu, gpu")
+    return Device(text)
+
+
 def _token_file(args: argparse.Namespace) -> Path:
     return Path(args.tokens) if args.tokens else default_tokens_path(args.db)
 
@@ -194,6 +202,7 @@ def build_config(args: argparse.Namespace, environ: dict[str, str]) -> ServerCon
         connections=ConnectionLimits(max_connection_age_s=settings["max_connection_age_s"]),
         reload_interval_s=settings["reload_interval_s"],
         insecure_plaintext=args.insecure_plaintext,
+        device=_device(settings["device"]),
         create_store_dir=not explicit_db,
     )
 

@@ -40,6 +40,7 @@ from grpc_api.metrics import ServerMetrics
 from grpc_api.serving import ServingState
 from hashing.decode import DecodeLimits, DecodeOptions
 from hashing.decode_budget import DecodeBudget
+from hashing.device import Device, close_hasher, select_device
 from hashing.errors import HashmatchError, ReasonCode
 
 log = logging.getLogger("hashmatch.server")
@@ -101,6 +102,7 @@ class ServerConfig:
     token_check_s: float = 1.0  # how often the token file is checked for changes
     insecure_plaintext: bool = False  # allow tokens over plaintext on a non-loopback address
     create_store_dir: bool = False  # create the store's directory when it is missing (the default location)
+    device: Device = Device.AUTO  # where hashing and large lists' search run (a GPU only after its self-test)
 
 
 class ServerStartError(HashmatchError):
@@ -128,6 +130,7 @@ class RunningServer:
         if self.metrics_http is not None:
             self.metrics_http.shutdown()
         self.state.batcher.close()  # lookups still waiting fail now instead of never
+        close_hasher(self.state.pdq)
         self.item_pool.shutdown(wait=True, cancel_futures=True)
         self.state.store.close()
 
@@ -146,9 +149,10 @@ def start_server(config: ServerConfig) -> RunningServer:
 
 
 def _start(config: ServerConfig, metrics: ServerMetrics, metrics_http: Any) -> RunningServer:
+    device = select_device(config.device)  # GPU_UNAVAILABLE for --device gpu without a verified GPU
     store = Store(config.db_path, create_parents=config.create_store_dir)
     budget = DecodeBudget(config.decode_memory_bytes, config.decode_wait_s)
-    state = ServingState(store, config.lists, DecodeOptions(limits=config.decode_limits), budget, metrics)
+    state = ServingState(store, config.lists, DecodeOptions(limits=config.decode_limits), budget, metrics, device)
     slots = Slots(config.max_concurrent_rpcs, config.max_streams_per_token)
     tokens = TokenSource(config.tokens_path, config.token_check_s) if config.tokens_path else None
     # Every admitted matching call gets a thread (an open stream holds one for its whole life), and a reserve
@@ -192,6 +196,8 @@ def _start(config: ServerConfig, metrics: ServerMetrics, metrics_http: Any) -> R
                 "tls": config.tls_cert is not None,
                 "auth": config.tokens_path is not None,
                 "decode_memory_bytes": config.decode_memory_bytes,
+                "device": device.device.value,
+                "device_reason": device.reason,
             }
         )
     )

@@ -20,6 +20,7 @@ from grpc_api.batching import MatchBatcher
 from grpc_api.metrics import ServerMetrics
 from hashing.decode import DecodeOptions
 from hashing.decode_budget import DecodeBudget
+from hashing.device import DeviceChoice, image_hasher
 from hashing.media_hasher import HashOptions, MediaHasher
 from hashing.pdq_hasher import DihedralMode
 
@@ -34,13 +35,17 @@ class ServingState:
         decode: DecodeOptions,
         budget: DecodeBudget,
         metrics: ServerMetrics,
+        device: DeviceChoice,
     ) -> None:
         self.store = store
         self.lists = lists
         self.metrics = metrics
         self.budget = budget
+        self.device = device
         # The 8 DCT variants are always computed (cheap); a request's scope decides whether they are matched.
-        self.hasher = MediaHasher(HashOptions(dihedral=DihedralMode.DCT, decode=decode), budget=budget)
+        # On a GPU, concurrent requests' images are hashed together (hashing.pdq_gpu).
+        self.pdq = image_hasher(device)
+        self.hasher = MediaHasher(HashOptions(dihedral=DihedralMode.DCT, decode=decode), self.pdq, budget=budget)
         self._swap_lock = threading.Lock()
         self.matcher = self._load()
         self.batcher = MatchBatcher(self._match_many)
@@ -48,7 +53,7 @@ class ServingState:
         self._watcher: threading.Thread | None = None
 
     def _load(self) -> Matcher:
-        matcher = Matcher.from_store(self.store, list(self.lists) or None)
+        matcher = Matcher.from_store(self.store, list(self.lists) or None, gpu=self.device.runtime)
         for loaded in matcher.lists:
             self.metrics.index_entries.labels(loaded.spec.name).set(len(loaded.pdq_ids))
             self.metrics.active_version.labels(loaded.spec.name).set(loaded.version)

@@ -139,3 +139,29 @@ def test_asking_for_the_gpu_without_one_is_one_line(capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert err.startswith("hashmatch: error: GPU_UNAVAILABLE: --device gpu: CuPy is not installed")
     assert err.count("\n") == 1
+
+
+def test_the_service_on_the_gpu_answers_what_it_answers_on_the_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grpc_api.client import HashmatchClient
+    from tests.grpc_fixtures import BRIDGE, OTHER, serve
+
+    _fake_gpu(monkeypatch, emulated_runtime())
+    media = [("bridge", BRIDGE.read_bytes()), ("other", OTHER.read_bytes()), ("cut", BRIDGE.read_bytes()[:5000])]
+    answers = {}
+    for name in (Device.CPU, Device.GPU):
+        (tmp_path / name).mkdir()
+        served = serve(tmp_path / name, device=name)
+        try:
+            with HashmatchClient(served.address, served.matcher_token) as client:
+                unary = [client.match(data).verdict for _, data in media]
+                streamed = sorted(client.match_stream(media), key=lambda r: r.client_id)
+                hashed = client.hash(BRIDGE.read_bytes(), dihedral=True).hashes
+        finally:
+            served.server.stop(1)
+        for verdict in unary + [r.verdict for r in streamed]:
+            verdict.elapsed_ms = 0
+        answers[name] = (unary, [r.verdict for r in streamed], hashed)
+    assert answers[Device.GPU] == answers[Device.CPU]
+    assert answers[Device.GPU][0][0].decision == 2  # MATCH
