@@ -75,6 +75,13 @@ class BatchPdqHasher:
         xp = self.xp
         pixels = xp.asarray(np.stack(images))  # one upload per group
         luma = pixels.astype(xp.float64) if len(shape) == 2 else luma_plane(xp, pixels)
+        return self.hash_luma(luma, dihedral)
+
+    def hash_luma(self, luma: Any, dihedral: DihedralMode = DihedralMode.NONE) -> list[PdqResult]:
+        """PDQ of a (b, H, W) float64 luma stack already where the runtime keeps arrays (on the device), with
+        H and W at least 5: what the GPU does once the pixels are there."""
+        xp = self.xp
+        height, width = int(luma.shape[1]), int(luma.shape[2])
         if dihedral is DihedralMode.PIXELS:
             buffers = self._pixel_dihedral_buffers(luma, height, width)  # (b, 8, 64, 64)
         else:
