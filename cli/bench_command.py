@@ -4,6 +4,9 @@ Runs from a checkout (the suites live in `benchmarks/`, beside the packages). Ea
 own process with timing on, writing pytest-benchmark JSON; the summaries and bars are the same scripts the
 README uses. Output in --out: report.json (machine, versions, date, every suite's figures), report.md, and
 PNG plots. --quick uses small sizes (under 3 minutes on a 2-core machine).
+
+The gpu suite runs where a GPU passes hashmatch's self-test (--device auto, the default) and says in the
+report that it skipped and why elsewhere; --device gpu makes a missing GPU an error, --device cpu skips it.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cli.common import EXIT_FAILED, EXIT_OK, fail
+from cli.common import EXIT_FAILED, EXIT_OK, add_device_argument, fail, fail_with
+from hashing.device import Device, DeviceChoice, GpuUnavailableError, select_device
 from hashing.errors import ReasonCode
 
 ROOT = Path(__file__).resolve().parents[1]
-SUITES = ("hashing", "index", "import", "grpc", "verdicts", "robustness")
+SUITES = ("hashing", "index", "import", "grpc", "verdicts", "gpu", "robustness")
 QUICK_ENV = {
     "HASHMATCH_BENCH_SIZES": "1e5",
     "HASHMATCH_BENCH_IMPORT_LINES": "1e5",
@@ -31,6 +35,9 @@ QUICK_ENV = {
     "HASHMATCH_BENCH_GRPC_REQUESTS": "40",
     "HASHMATCH_BENCH_VERDICT_ROWS": "1e5",
     "HASHMATCH_BENCH_VERDICT_QUERIES": "5e3",
+    "HASHMATCH_BENCH_GPU_ROWS": "1e6",
+    "HASHMATCH_BENCH_GPU_BIG_ROWS": "1e7",
+    "HASHMATCH_BENCH_GPU_FILES": "500",
 }
 FULL_ENV = {
     "HASHMATCH_BENCH_SIZES": "1e5,1e6,1e7",
@@ -40,12 +47,25 @@ FULL_ENV = {
     "HASHMATCH_BENCH_VERDICT_ROWS": "1e6",
     "HASHMATCH_BENCH_VERDICT_QUERIES": "2e4",
 }
+PACKAGES = (
+    "hashmatch",
+    "numpy",
+    "numba",
+    "pillow",
+    "faiss-cpu",
+    "pdqhash",
+    "grpcio",
+    "imagehash",
+    "cupy-cuda12x",
+    "cupy-cuda13x",
+)
 PYTEST_FILES = {
     "hashing": ["test_bench_hashing.py"],
     "index": ["test_bench_index.py"],
     "import": ["test_bench_import.py"],
     "grpc": ["test_bench_grpc.py"],
     "verdicts": ["test_bench_verdicts.py"],
+    "gpu": ["test_bench_gpu.py"],
 }
 SUMMARIES = {
     "hashing": "summarize",
@@ -53,6 +73,7 @@ SUMMARIES = {
     "import": "summarize_index",
     "grpc": "summarize_grpc",
     "verdicts": "summarize_verdicts",
+    "gpu": "summarize_gpu",
 }
 
 
@@ -67,6 +88,7 @@ def register(commands: Any) -> None:
     bench.add_argument("--out", type=Path, default=Path("bench-out"), help="report folder (default: bench-out)")
     bench.add_argument("--suites", default=",".join(SUITES), help=f"comma-separated subset of {','.join(SUITES)}")
     bench.add_argument("--robustness-photos", type=int, help="use only the first N sample photos")
+    add_device_argument(bench)
     bench.set_defaults(run=run)
 
 
@@ -74,7 +96,7 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {"python": platform.python_version()}
-    for package in ("hashmatch", "numpy", "numba", "pillow", "faiss-cpu", "pdqhash", "grpcio", "imagehash"):
+    for package in PACKAGES:
         try:
             found[package] = version(package)
         except PackageNotFoundError:
@@ -93,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
         return fail(ReasonCode.USAGE, f"unknown suites: {', '.join(sorted(unknown))} (choose from {', '.join(SUITES)})")
     if not (ROOT / "benchmarks").is_dir():
         return fail(ReasonCode.USAGE, "hashmatch bench runs from a checkout: benchmarks/ is not beside the packages")
+    try:
+        device = _gpu_suite_device(args.device, "gpu" in suites)
+    except GpuUnavailableError as error:
+        return fail_with(error)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -106,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         "versions": versions(),
         "date": date,
         "quick": args.quick,
+        "device": {"device": device.device.value, "reason": device.reason},
         "suites": {},
     }
     sections = [f"# hashmatch benchmark report\n\n{stamp}\n"]
@@ -116,6 +143,10 @@ def run(args: argparse.Namespace) -> int:
         if suite == "robustness":
             sections.append(_robustness(args, out, stamp, report))
             continue
+        if suite == "gpu" and not device.on_gpu:
+            report["suites"][suite] = {"skipped": device.reason, "passed": True}
+            sections.append(f"## gpu\n\nSkipped: {device.reason}.\n")
+            continue
         result, section = _pytest_suite(suite, out, env, stamp)
         report["suites"][suite] = result
         ok &= result["passed"]
@@ -125,6 +156,15 @@ def run(args: argparse.Namespace) -> int:
     (out / "report.md").write_text("\n".join(sections) + f"\nTotal time: {report['seconds']} s\n")
     print(f"report: {out / 'report.md'} ({report['seconds']} s)", file=sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _gpu_suite_device(requested: str | None, wanted: bool) -> DeviceChoice:
+    """Where the gpu suite runs: only the self-test's word counts (the suite's own process asks again)."""
+    if not wanted:
+        return DeviceChoice(Device.CPU, "the gpu suite was not asked for")
+    if requested == Device.CPU:
+        return DeviceChoice(Device.CPU, "--device cpu")
+    return select_device(requested or Device.AUTO)
 
 
 def _pytest_suite(suite: str, out: Path, env: dict[str, str], stamp: str) -> tuple[dict[str, Any], str]:

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.robustness import TRANSFORMS, evaluate, sample_photos
+from cli import bench_command
 from cli.main import main
+from hashing.device import Device, DeviceChoice
 
 
 def test_bench_writes_json_markdown_and_plots(tmp_path: Path) -> None:
@@ -42,3 +44,30 @@ def test_robustness_reproduces_what_pdq_is_known_for() -> None:
     assert result.recall("pdq", "screenshot padding", 31) == 0.0
     assert result.recall("pdq", "rotate 90", 31) == 0.0 < result.recall("pdq_dihedral", "rotate 90", 31)
     assert result.false_match_rate("pdq", 31) == 0.0
+
+
+def test_the_gpu_suite_says_why_it_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--out", str(tmp_path), "--suites", "gpu"]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["device"]["device"] == "cpu"
+    assert "CuPy is not installed" in report["suites"]["gpu"]["skipped"]
+    assert "Skipped: CuPy is not installed" in (tmp_path / "report.md").read_text()
+    assert main(["bench", "--out", str(tmp_path), "--suites", "gpu", "--device", "cpu"]) == 0
+    assert json.loads((tmp_path / "report.json").read_text())["suites"]["gpu"]["skipped"] == "--device cpu"
+    capsys.readouterr()
+    assert main(["bench", "--out", str(tmp_path / "strict"), "--suites", "gpu", "--device", "gpu"]) == 1
+    assert "GPU_UNAVAILABLE" in capsys.readouterr().err
+    assert not (tmp_path / "strict").exists()
+
+
+def test_the_gpu_suite_runs_where_the_self_test_passed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in for a verified GPU: the emulated kernels, which the suite's own process is told to use."""
+    monkeypatch.setattr(bench_command, "select_device", lambda _: DeviceChoice(Device.GPU, "stand-in", None))
+    monkeypatch.setenv("HASHMATCH_BENCH_GPU_EMULATE", "1")
+    monkeypatch.setenv("HASHMATCH_BENCH_GPU_ROWS", "2e3")
+    monkeypatch.setenv("HASHMATCH_BENCH_GPU_BIG_ROWS", "4e3")
+    monkeypatch.setenv("HASHMATCH_BENCH_GPU_FILES", "24")
+    assert main(["bench", "--out", str(tmp_path), "--suites", "gpu", "--device", "gpu"]) == 0
+    suite = json.loads((tmp_path / "report.json").read_text())["suites"]["gpu"]
+    assert suite["tests_passed"] and suite["bars_met"]
+    assert "| device luma to hash | gpu |" in (tmp_path / "report.md").read_text()
