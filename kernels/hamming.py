@@ -72,3 +72,56 @@ def range_search_bruteforce(queries: np.ndarray, codes: np.ndarray, radius: int)
         np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64),
         np.concatenate(distances).astype(np.int16) if distances else np.zeros(0, np.int16),
     )
+
+
+@dataclass(frozen=True, eq=False)
+class NearestHits:
+    """The k nearest rows of each query: row i of `rows` and `distances` belongs to query i, ordered by
+    (distance, row); k is at most the number of rows searched."""
+
+    rows: np.ndarray  # (n_queries, k) int64
+    distances: np.ndarray  # (n_queries, k) int16
+
+    @property
+    def k(self) -> int:
+        return int(self.rows.shape[1])
+
+
+def check_k(k: int) -> int:
+    if k < 1:
+        raise ValueError(f"k (the nearest entries wanted) must be at least 1, got {k}")
+    return int(k)
+
+
+def empty_nearest(n_queries: int) -> NearestHits:
+    return NearestHits(np.zeros((n_queries, 0), np.int64), np.zeros((n_queries, 0), np.int16))
+
+
+def nearest_bruteforce(queries: np.ndarray, codes: np.ndarray, k: int) -> NearestHits:
+    """The k rows with the smallest (distance, row) for each query: ties at the k-th distance go to the lower
+    rows, so the answer is one set, whatever computed it."""
+    queries, codes = as_codes(queries), as_codes(codes)
+    kept = min(check_k(k), int(codes.shape[0]))
+    if kept == 0:
+        return empty_nearest(int(queries.shape[0]))
+    rows = np.empty((queries.shape[0], kept), np.int64)
+    distances = np.empty((queries.shape[0], kept), np.int16)
+    for i, query in enumerate(queries):
+        d = hamming_distances(query, codes)
+        order = np.argsort(d, kind="stable")[:kept]  # stable: equal distances stay in row order
+        rows[i], distances[i] = order, d[order]
+    return NearestHits(rows, distances)
+
+
+def nearest_of_candidates(
+    n_queries: int, owners: np.ndarray, rows: np.ndarray, distances: np.ndarray, k: int
+) -> NearestHits:
+    """The k smallest (distance, row) of each query among candidate hits (query, row, distance) that hold at
+    least k per query: how a fast path that over-collects ties finishes as the reference does."""
+    order = np.lexsort((rows, distances, owners))
+    owners, rows, distances = owners[order], rows[order], distances[order]
+    starts = np.searchsorted(owners, np.arange(n_queries))
+    take = (starts[:, None] + np.arange(k)[None, :]).ravel()
+    return NearestHits(
+        rows[take].reshape(n_queries, k).astype(np.int64), distances[take].reshape(n_queries, k).astype(np.int16)
+    )

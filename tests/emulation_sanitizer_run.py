@@ -12,8 +12,9 @@ import numpy as np
 from hashing.pdq_batch import BatchPdqHasher
 from hashing.pdq_hasher import DihedralMode, PdqHasher
 from kernels.emulation.emulator import EmulatedModule
+from kernels.gpu_nearest import DeviceNearestSearch
 from kernels.gpu_search import DeviceRangeSearch
-from kernels.hamming import range_search_bruteforce
+from kernels.hamming import nearest_bruteforce, range_search_bruteforce
 from kernels.runtime import emulated_runtime
 from tests.images import structured_image
 
@@ -42,6 +43,10 @@ def real(sanitizer: str) -> int:
     hits = DeviceRangeSearch(codes, runtime, capacity=8).search(queries, 100).sorted_by_row()
     expected = range_search_bruteforce(queries, codes, 100)
     if not np.array_equal(hits.rows, expected.rows):
+        return 1
+    search = DeviceRangeSearch(codes, runtime)
+    nearest = DeviceNearestSearch(search.words, runtime, chunk_codes=256).nearest(queries, 7)
+    if not np.array_equal(nearest.rows, nearest_bruteforce(queries, codes, 7).rows):
         return 1
     images = [structured_image(64, 80, 1), structured_image(100, 100, 2), structured_image(100, 100, 3)]
     got = BatchPdqHasher(runtime).hash_batch(images, dihedral=DihedralMode.DCT)

@@ -14,10 +14,12 @@ import pytest
 
 from hashing.pdq import bits_from_dct, quality
 from hashing.pdq_hash import pack_bits
+from kernels import gpu_nearest
 from kernels.cuda_sources import ARCHITECTURES, SOURCE_DIR, signatures, source, source_names
 from kernels.emulation.emulator import EmulatedModule
+from kernels.gpu_nearest import DeviceNearestSearch
 from kernels.gpu_search import DeviceRangeSearch
-from kernels.hamming import range_search_bruteforce
+from kernels.hamming import nearest_bruteforce, range_search_bruteforce
 from kernels.optional import optional_module
 from kernels.runtime import KernelRuntime, emulated_runtime
 from tests.test_index import assert_same, clustered_list, queries_for, random_list
@@ -31,7 +33,7 @@ def runtime() -> KernelRuntime:
 
 
 def test_every_source_declares_kernels_with_known_parameter_types() -> None:
-    assert source_names() == ["hamming_range", "pdq_tail"]
+    assert source_names() == ["hamming_nearest", "hamming_range", "pdq_tail"]
     for name in source_names():
         kernels = signatures(source(name))
         assert kernels, name
@@ -116,6 +118,46 @@ def test_long_lists_and_large_batches_run_in_chunks(runtime: KernelRuntime) -> N
     queries = queries_for(codes, rng, 70)
     search = DeviceRangeSearch(codes, runtime, chunk_codes=256, query_group=32)
     assert_same(search.search(queries, 40), range_search_bruteforce(queries, codes, 40))
+
+
+# ----- hamming_nearest: the k nearest rows, ties settled by row as the reference settles them -----
+
+
+def _nearest_search(codes: np.ndarray, runtime: KernelRuntime, chunk_codes: int = 1 << 26) -> DeviceNearestSearch:
+    return DeviceNearestSearch(DeviceRangeSearch(codes, runtime).words, runtime, chunk_codes)
+
+
+@pytest.mark.parametrize("kind", ["random", "clustered"])
+@pytest.mark.parametrize("rows", [0, 1, 2, 700])
+def test_device_nearest_equals_the_reference_row_for_row(runtime: KernelRuntime, kind: str, rows: int) -> None:
+    rng = np.random.default_rng(rows + 7 * len(kind))
+    codes = (random_list if kind == "random" else clustered_list)(rng, rows)
+    queries = queries_for(codes, rng, 40)
+    search = _nearest_search(codes, runtime)
+    for k in (1, 2, 3, 10, 699, 700, 5000):
+        got, expected = search.nearest(queries, k), nearest_bruteforce(queries, codes, k)
+        assert got.rows.shape == (len(queries), min(k, rows))
+        np.testing.assert_array_equal(got.rows, expected.rows)
+        np.testing.assert_array_equal(got.distances, expected.distances)
+
+
+def test_ties_at_the_kth_distance_go_to_the_lowest_rows(runtime: KernelRuntime) -> None:
+    rng = np.random.default_rng(8)
+    codes = random_list(rng, 300)
+    codes[40:260] = codes[3]  # 221 rows at distance 0 from row 3, in a list searched in chunks of 64
+    got = _nearest_search(codes, runtime, chunk_codes=64).nearest(codes[[3]], 5)
+    assert got.rows.tolist() == [[3, 40, 41, 42, 43]] and got.distances.tolist() == [[0] * 5]
+
+
+def test_many_tied_candidates_are_collected_in_groups_of_queries(
+    runtime: KernelRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gpu_nearest, "CANDIDATE_BUDGET", 50)  # each query's ties alone exceed it
+    codes = np.repeat(random_list(np.random.default_rng(9), 3), 60, axis=0)
+    queries = codes[[0, 60, 120, 0]]
+    np.testing.assert_array_equal(
+        _nearest_search(codes, runtime).nearest(queries, 4).rows, nearest_bruteforce(queries, codes, 4).rows
+    )
 
 
 # ----- pdq_tail: bits against the lower median, and the quality metric -----

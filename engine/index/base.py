@@ -6,7 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
-from kernels.hamming import RangeHits
+from kernels.hamming import NearestHits, RangeHits
 
 
 class HashIndex(Protocol):
@@ -18,6 +18,11 @@ class HashIndex(Protocol):
 
     def search(self, queries: np.ndarray, radius: int) -> RangeHits:
         """Every row within `radius` bits (inclusive) of each (32,) uint8 query row: 100% recall."""
+        ...
+
+    def nearest(self, queries: np.ndarray, k: int) -> NearestHits:
+        """The k rows closest to each query whatever their distance, by (distance, row) (engine.index.nearest_scan
+        says where ties at the k-th distance may differ)."""
         ...
 
     @property

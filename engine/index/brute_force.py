@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.index.base import check_radius
-from kernels.hamming import RangeHits, as_codes, range_search_bruteforce
+from kernels.hamming import NearestHits, RangeHits, as_codes, nearest_bruteforce, range_search_bruteforce
 
 
 class BruteForceIndex:
@@ -19,6 +19,9 @@ class BruteForceIndex:
 
     def search(self, queries: np.ndarray, radius: int) -> RangeHits:
         return range_search_bruteforce(queries, self.codes, check_radius(radius))
+
+    def nearest(self, queries: np.ndarray, k: int) -> NearestHits:
+        return nearest_bruteforce(queries, self.codes, k)
 
     @property
     def nbytes(self) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from engine.index.base import check_radius
-from kernels.hamming import CODE_BITS, RangeHits, as_codes
+from engine.index.nearest_scan import faiss_nearest
+from kernels.hamming import CODE_BITS, NearestHits, RangeHits, as_codes
 from kernels.optional import require_module
 
 
@@ -35,3 +36,6 @@ class FaissFlatIndex:
         limits, distances, labels = self._index.range_search(queries, radius + 1)
         hits = RangeHits(limits.astype(np.int64), labels.astype(np.int64), distances.astype(np.int16))
         return hits.sorted_by_row()
+
+    def nearest(self, queries: np.ndarray, k: int) -> NearestHits:
+        return faiss_nearest(self._index, queries, k, len(self))

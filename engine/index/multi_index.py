@@ -19,7 +19,8 @@ from types import ModuleType
 import numpy as np
 
 from engine.index.base import check_radius
-from kernels.hamming import CODE_BITS, RangeHits, as_codes
+from engine.index.nearest_scan import CpuNearestScan
+from kernels.hamming import CODE_BITS, NearestHits, RangeHits, as_codes
 from kernels.optional import require_module
 
 DESIGN_RADIUS = 31
@@ -97,6 +98,7 @@ class MultiIndexHashIndex:
         self._jit = _kernels()
         # No copy: at 10M rows the codes are 320 MB. The index keeps this array; do not modify it after.
         self.codes = as_codes(codes)
+        self._scan: CpuNearestScan | None = None  # built on the first nearest-neighbour lookup
         rows = self.codes.shape[0]
         if rows >= 2**32:
             raise ValueError("the multi-index holds at most 2^32 - 1 rows")
@@ -122,6 +124,12 @@ class MultiIndexHashIndex:
     @property
     def nbytes(self) -> int:
         return int(self.codes.nbytes + self.ids.nbytes + self.offsets.nbytes)
+
+    def nearest(self, queries: np.ndarray, k: int) -> NearestHits:
+        """A scan (the multi-index prunes by radius, and k nearest has none): FAISS flat or the reference."""
+        if self._scan is None:
+            self._scan = CpuNearestScan(self.codes)
+        return self._scan.nearest(queries, k)
 
     def search(self, queries: np.ndarray, radius: int) -> RangeHits:
         radius = check_radius(radius)
