@@ -34,7 +34,7 @@ from cli.ordered import in_order
 from cli.remote import add_connection_arguments
 from cli.remote_match import local_only_options, run_remote
 from engine.index.factory import IndexBackend
-from engine.matcher import DEFAULT_QUALITY_GATE, Matcher, QueryHashes
+from engine.matcher import DEFAULT_QUALITY_GATE, EVERYTHING, MAX_NEAREST, Matcher, MatchScope, QueryHashes
 from hashing.device import Device, DeviceChoice, close_hasher, feeder_threads, image_hasher, select_device
 from hashing.errors import MediaError, ReasonCode
 from hashing.media_hasher import HashOptions, MediaHasher
@@ -48,9 +48,10 @@ def register(commands: Any) -> None:
         "match",
         help="match files or hashes against the lists",
         description="Print one verdict per input, in input order, as soon as it is ready: "
-        "'decision,input,matches' (each match 'list:entry_id:distance', then [REASON]s), or one JSON object per "
-        "line with --json. Inputs that fail are reported on stderr as 'ERROR,REASON,input,detail'; files that "
-        "cannot be decoded are still matched on their exact digests. Exit status 1 if any input failed.",
+        "'decision,input,matches' (each match 'list:entry_id:distance', then [REASON]s; with --nearest a fourth "
+        "field of 'list:entry_id:distance' near entries), or one JSON object per line with --json. Inputs that "
+        "fail are reported on stderr as 'ERROR,REASON,input,detail'; files that cannot be decoded "
+        "are still matched on their exact digests. Exit status 1 if any input failed.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="image files or directories")
     parser.add_argument(
@@ -74,6 +75,13 @@ def register(commands: Any) -> None:
     parser.add_argument("--no-dihedral", action="store_true", help="do not match rotated and flipped variants")
     parser.add_argument("--index", choices=[b.value for b in IndexBackend], default=IndexBackend.AUTO.value)
     parser.add_argument("--quality-gate", type=int, default=DEFAULT_QUALITY_GATE)
+    parser.add_argument(
+        "--nearest",
+        type=int,
+        metavar="K",
+        help=f"also name each list's K closest PDQ entries whatever the threshold (near misses for review; "
+        f"they decide nothing); 1..{MAX_NEAREST}",
+    )
     parser.add_argument("--workers", type=int, default=None, help="threads hashing files (default: the CPU count)")
     add_device_argument(parser)
     remote = parser.add_argument_group(
@@ -96,8 +104,11 @@ class VerdictPrinter:
     """Prints verdicts in input order: queries that are all ready at once (hash text) matched in batches,
     files matched and printed one by one as soon as each is hashed."""
 
-    def __init__(self, matcher: Matcher, as_json: bool, out: TextIO, err: TextIO) -> None:
+    def __init__(
+        self, matcher: Matcher, as_json: bool, out: TextIO, err: TextIO, scope: MatchScope = EVERYTHING
+    ) -> None:
         self.matcher = matcher
+        self.scope = scope
         self.as_json = as_json
         self.out = out
         self.err = err
@@ -118,7 +129,7 @@ class VerdictPrinter:
 
     def _print(self, inputs: list[Prepared]) -> None:
         """Match the ones with a query in one batch; print everything in order, errors on stderr."""
-        verdicts = iter(self.matcher.match_many([p.query for p in inputs if p.query is not None]))
+        verdicts = iter(self.matcher.match_many([p.query for p in inputs if p.query is not None], self.scope))
         for prepared in inputs:
             if prepared.query is not None:
                 self.out.write(format_verdict(prepared.label, next(verdicts), self.as_json) + "\n")
@@ -134,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(ReasonCode.USAGE, "give image paths, --hash HEX or --hashes FILE", EXIT_USAGE)
     if args.workers is not None and args.workers < 1:
         return fail(ReasonCode.USAGE, "--workers is at least 1", EXIT_USAGE)
+    if args.nearest is not None and not 1 <= args.nearest <= MAX_NEAREST:
+        return fail(ReasonCode.USAGE, f"--nearest takes 1..{MAX_NEAREST} entries per list", EXIT_USAGE)
     if args.server:
         local_only = local_only_options(args)
         if local_only:
@@ -157,7 +170,7 @@ def _run_matches(args: argparse.Namespace, matcher: Matcher, device: DeviceChoic
     hasher = MediaHasher(HashOptions(dihedral=dihedral, exact_digests=True), pdq)
     workers = feeder_threads(device, args.workers)
     walk_errors: list[OSError] = []
-    printer = VerdictPrinter(matcher, args.json, sys.stdout, sys.stderr)
+    printer = VerdictPrinter(matcher, args.json, sys.stdout, sys.stderr, MatchScope(nearest=args.nearest or 0))
     try:
         printer.batched(hash_text_inputs(read_hash_texts(args)))
         files = iter_files(args.paths, walk_errors)

@@ -71,4 +71,7 @@ def format_verdict(label: str, verdict: Verdict, as_json: bool) -> str:
         return json.dumps({"input": label} | verdict.to_dict())
     matches = " ".join(f"{m.list_name}:{m.entry_id}:{m.distance}" for m in verdict.matches)
     reasons = "".join(f" [{r}]" for r in verdict.reasons)
-    return f"{verdict.decision},{label},{matches}{reasons}"
+    line = f"{verdict.decision},{label},{matches}{reasons}"
+    if verdict.nearest is None:
+        return line
+    return line + "," + " ".join(f"{m.list_name}:{m.entry_id}:{m.distance}" for m in verdict.nearest)

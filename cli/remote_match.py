@@ -72,7 +72,9 @@ class OrderedPrinter:
 
 
 def options_of(args: argparse.Namespace) -> pb.MatchOptions:
-    return pb.MatchOptions(lists=args.lists, no_dihedral=args.no_dihedral, quality_gate=args.quality_gate)
+    return pb.MatchOptions(
+        lists=args.lists, no_dihedral=args.no_dihedral, quality_gate=args.quality_gate, nearest=args.nearest or 0
+    )
 
 
 def local_only_options(args: argparse.Namespace) -> list[str]:
@@ -123,7 +125,7 @@ def _match_hashes(
     queries = [(str(sequence), query) for sequence, _, query in batch]
     response = client.match_hashes(queries, options=options)
     for (sequence, label, _), result in zip(batch, response.results, strict=True):
-        verdict = verdict_from_proto(result.verdict)
+        verdict = verdict_from_proto(result.verdict, options.nearest > 0)
         local = (errors or {}).get(sequence)
         if local is not None:
             verdict = replace(verdict, reasons=(local.reason, *verdict.reasons))
@@ -166,7 +168,7 @@ def _match_files(
         else:
             verdict = response.verdict
             error = _error(verdict.media_error) if verdict.HasField("media_error") else None
-            printer.put(sequence, Answer(label, verdict_from_proto(verdict), error))
+            printer.put(sequence, Answer(label, verdict_from_proto(verdict, options.nearest > 0), error))
     _match_oversized(client, oversized, options, printer, no_dihedral)
 
 

@@ -22,6 +22,7 @@ from hashing.pdq_hash import PdqHash
 from kernels.runtime import KernelRuntime
 
 DEFAULT_QUALITY_GATE = 50
+MAX_NEAREST = 1000  # entries per list for --nearest: a reviewer's page, and within every backend's limit
 
 
 class Decision(StrEnum):
@@ -107,6 +108,9 @@ class Verdict:
     negative_matches: tuple[MatchedEntry, ...] = ()
     reasons: tuple[ReasonCode, ...] = ()  # e.g. QUALITY_TOO_LOW
     elapsed_ms: float = 0.0
+    # With MatchScope.nearest = K: each list's K closest PDQ entries whatever the threshold (near misses for a
+    # reviewer); None when not asked for. They decide nothing: the decision comes from `matches` alone.
+    nearest: tuple[MatchedEntry, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         pdq = self.query.pdq
@@ -125,7 +129,7 @@ class Verdict:
             "negative_matches": [m.to_dict() for m in self.negative_matches],
             "list_versions": self.list_versions,
             "elapsed_ms": round(self.elapsed_ms, 3),
-        }
+        } | ({} if self.nearest is None else {"nearest": [m.to_dict() for m in self.nearest]})
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,11 @@ class MatchScope:
     lists: frozenset[str] | None = None  # these loaded lists only; None: all of them
     dihedral: bool = True  # match a query's 8 rotations and flips where it carries them
     quality_gate: int | None = None  # None: the matcher's
+    nearest: int = 0  # K > 0: also each list's K closest PDQ entries, whatever the threshold (MAX_NEAREST at most)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.nearest <= MAX_NEAREST:
+            raise ValueError(f"nearest must be within 0..{MAX_NEAREST}, got {self.nearest}")
 
 
 EVERYTHING = MatchScope()
@@ -189,6 +198,9 @@ def load_list(
     return LoadedList(spec, number, index, pdq_ids, exact, exact_entries)
 
 
+Hit = tuple[LoadedList, int, SignalType, int, str | None]  # list, entry id, signal, distance, dihedral variant
+
+
 class Matcher:
     """Matches queries against loaded list versions. Build a new Matcher to change versions (hot swap)."""
 
@@ -237,7 +249,8 @@ class Matcher:
         started = time.perf_counter()
         lists = self.lists_in(scope)
         gate = self.quality_gate if scope.quality_gate is None else scope.quality_gate
-        hits: list[list[tuple[LoadedList, int, SignalType, int, str | None]]] = [[] for _ in queries]
+        hits: list[list[Hit]] = [[] for _ in queries]
+        near: list[list[Hit]] | None = [[] for _ in queries] if scope.nearest else None
         # A PDQ hash sent without its quality (some lists and edge hashers drop it) is not gated.
         gated = [q.pdq is not None and q.pdq.quality is not None and q.pdq.quality < gate for q in queries]
         codes, owners, variants = _query_codes(queries, gated, scope.dihedral)
@@ -249,49 +262,41 @@ class Matcher:
                     for hit_row, distance in zip(rows.tolist(), distances.tolist(), strict=True):
                         entry_id = int(loaded.pdq_ids[hit_row])
                         hits[owners[row]].append((loaded, entry_id, SignalType.PDQ, int(distance), variants[row]))
+            if near is not None and loaded.pdq_index is not None and len(codes) and len(loaded.pdq_index):
+                closest = _nearest_of(loaded, codes, owners, variants, len(queries), scope.nearest)
+                for q, per_query in enumerate(closest):
+                    near[q].extend(per_query)
             for q, query in enumerate(queries):
                 for signal, value in query.exact().items():
                     for entry_id in loaded.exact.get(signal, {}).get(value, []):
                         hits[q].append((loaded, entry_id, signal, 0, None))
         # One evidence query per batch, whatever the number of matches: a flood of re-uploads of one listed
         # image must cost what a flood of unlisted ones does.
-        evidence = self.store.evidence({h[1] for per_query in hits for h in per_query})
+        wanted = {h[1] for per_query in hits + (near or []) for h in per_query}
+        evidence = self.store.evidence(wanted)
         elapsed = (time.perf_counter() - started) * 1000.0 / max(1, len(queries))
         versions = {loaded.spec.name: loaded.version for loaded in lists}
-        return [
+        verdicts = [
             self._verdict(query, per_query, evidence, is_gated, elapsed, versions)
             for query, per_query, is_gated in zip(queries, hits, gated, strict=True)
+        ]
+        if near is None:
+            return verdicts
+        return [
+            replace(verdict, nearest=tuple(_entries(per_query, evidence)))
+            for verdict, per_query in zip(verdicts, near, strict=True)
         ]
 
     def _verdict(
         self,
         query: QueryHashes,
-        hits: list[tuple[LoadedList, int, SignalType, int, str | None]],
+        hits: list[Hit],
         evidence: dict[int, tuple[str | None, str | None]],
         gated: bool,
         elapsed_ms: float,
         list_versions: dict[str, int],
     ) -> Verdict:
-        best: dict[tuple[str, int], MatchedEntry] = {}
-        for loaded, entry_id, signal, distance, variant in hits:
-            # No evidence: the entry has no external id or classification, or its list was deleted meanwhile.
-            external_id, classification = evidence.get(entry_id, (None, None))
-            matched = MatchedEntry(
-                list_name=loaded.spec.name,
-                list_version=loaded.version,
-                entry_id=entry_id,
-                signal_type=signal,
-                external_id=external_id,
-                classification=classification,
-                distance=distance,
-                dihedral_variant=variant,
-                action=loaded.spec.action,
-                negative=loaded.spec.negative,
-            )
-            key = (loaded.spec.name, entry_id)
-            if key not in best or matched.distance < best[key].distance:
-                best[key] = matched  # the closest variant of the query is the evidence
-        ordered = sorted(best.values(), key=lambda m: (m.distance, m.list_name, m.entry_id))
+        ordered = _entries(hits, evidence)
         negative = tuple(m for m in ordered if m.negative)
         positive = [m for m in ordered if not m.negative]
         # A known false positive explains a perceptual match only if the query is at least as close to it as to
@@ -319,6 +324,50 @@ class Matcher:
             reasons=query.reasons + ((ReasonCode.QUALITY_TOO_LOW,) if gated else ()),
             elapsed_ms=elapsed_ms,
         )
+
+
+def _entries(hits: list[Hit], evidence: dict[int, tuple[str | None, str | None]]) -> list[MatchedEntry]:
+    """One entry per (list, entry) at the distance of the query's closest variant, by (distance, list, entry)."""
+    best: dict[tuple[str, int], MatchedEntry] = {}
+    for loaded, entry_id, signal, distance, variant in hits:
+        # No evidence: the entry has no external id or classification, or its list was deleted meanwhile.
+        external_id, classification = evidence.get(entry_id, (None, None))
+        matched = MatchedEntry(
+            list_name=loaded.spec.name,
+            list_version=loaded.version,
+            entry_id=entry_id,
+            signal_type=signal,
+            external_id=external_id,
+            classification=classification,
+            distance=distance,
+            dihedral_variant=variant,
+            action=loaded.spec.action,
+            negative=loaded.spec.negative,
+        )
+        key = (loaded.spec.name, entry_id)
+        if key not in best or matched.distance < best[key].distance:
+            best[key] = matched  # the closest variant of the query is the evidence
+    return sorted(best.values(), key=lambda m: (m.distance, m.list_name, m.entry_id))
+
+
+def _nearest_of(
+    loaded: LoadedList, codes: np.ndarray, owners: list[int], variants: list[str | None], n_queries: int, k: int
+) -> list[list[Hit]]:
+    """Each query's k closest entries of one list over all its variants, ties settled by row as the index
+    settles them: the k best of each variant's k best are the k best of their union."""
+    assert loaded.pdq_index is not None
+    found = loaded.pdq_index.nearest(codes, k)
+    best: list[dict[int, tuple[int, str | None]]] = [{} for _ in range(n_queries)]
+    for code_row in range(len(codes)):
+        per_entry = best[owners[code_row]]
+        for row, distance in zip(found.rows[code_row].tolist(), found.distances[code_row].tolist(), strict=True):
+            if row not in per_entry or distance < per_entry[row][0]:
+                per_entry[row] = (distance, variants[code_row])
+    result: list[list[Hit]] = []
+    for per_entry in best:
+        closest = sorted(per_entry.items(), key=lambda item: (item[1][0], item[0]))[:k]
+        result.append([(loaded, int(loaded.pdq_ids[row]), SignalType.PDQ, d, variant) for row, (d, variant) in closest])
+    return result
 
 
 def _query_codes(

@@ -71,6 +71,7 @@ def _entry(match: MatchedEntry) -> pb.MatchedEntry:
         distance=match.distance,
         dihedral_variant=match.dihedral_variant or "",
         action=match.action.value,
+        negative=match.negative,
     )
 
 
@@ -84,6 +85,7 @@ def verdict_to_proto(verdict: Verdict) -> pb.Verdict:
         query=hashes_to_proto(verdict.query),
         list_versions=verdict.list_versions,
         elapsed_ms=verdict.elapsed_ms,
+        nearest=[_entry(m) for m in verdict.nearest or ()],
     )
 
 
@@ -102,8 +104,9 @@ def _entry_from_proto(message: pb.MatchedEntry, negative: bool) -> MatchedEntry:
     )
 
 
-def verdict_from_proto(message: pb.Verdict) -> Verdict:
-    """The engine's Verdict of a server's answer: a client prints it exactly as a local verdict."""
+def verdict_from_proto(message: pb.Verdict, nearest: bool = False) -> Verdict:
+    """The engine's Verdict of a server's answer: a client prints it exactly as a local verdict. `nearest`:
+    the request asked for nearest entries (an empty list then means none, not "not asked")."""
     return Verdict(
         decision=_FROM_PROTO_DECISIONS[message.decision],
         matches=tuple(_entry_from_proto(m, False) for m in message.matches),
@@ -113,4 +116,5 @@ def verdict_from_proto(message: pb.Verdict) -> Verdict:
         negative_matches=tuple(_entry_from_proto(m, True) for m in message.negative_matches),
         reasons=tuple(ReasonCode(r) for r in message.reasons),
         elapsed_ms=message.elapsed_ms,
+        nearest=tuple(_entry_from_proto(m, m.negative) for m in message.nearest) if nearest else None,
     )

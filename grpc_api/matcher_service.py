@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import grpc
 
-from engine.matcher import MatchScope, QueryHashes, Verdict
+from engine.matcher import MAX_NEAREST, MatchScope, QueryHashes, Verdict
 from grpc_api.batching import ServerShuttingDownError
 from grpc_api.convert import hashes_from_proto, media_hashes_to_proto, verdict_to_proto
 from grpc_api.errors import abort, abort_with, status_of
@@ -51,10 +51,15 @@ class CallerGoneError(Exception):
 
 
 def scope_of(options: pb.MatchOptions) -> MatchScope:
+    if not 0 <= options.nearest <= MAX_NEAREST:
+        raise HashmatchError(
+            ReasonCode.USAGE, f"nearest is {options.nearest}; ask for 0..{MAX_NEAREST} entries per list"
+        )
     return MatchScope(
         lists=frozenset(options.lists) or None,
         dihedral=not options.no_dihedral,
         quality_gate=options.quality_gate if options.HasField("quality_gate") else None,
+        nearest=options.nearest,
     )
 
 

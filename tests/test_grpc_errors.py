@@ -111,3 +111,12 @@ def test_each_verdict_carries_its_own_request_time(served: Served) -> None:
         media = client.match(BRIDGE_BYTES).verdict.elapsed_ms  # a 1600 x 1004 JPEG: decoded and hashed
         digest_only = client.match(b"not an image at all").verdict.elapsed_ms  # nothing to decode
     assert media >= 0.5 * hashing_ms and media > digest_only > 0
+
+
+def test_nearest_beyond_its_bound_is_invalid_argument(served: Served) -> None:
+    with HashmatchClient(served.address, served.matcher_token) as client:
+        with pytest.raises(grpc.RpcError) as caught:
+            client.match(BRIDGE_BYTES, options=pb.MatchOptions(nearest=1001))
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT and reason_of(caught.value) == "USAGE"
+        verdict = client.match(BRIDGE_BYTES, options=pb.MatchOptions(nearest=1)).verdict
+        assert [entry.distance for entry in verdict.nearest] == [0] and not verdict.nearest[0].negative

@@ -8,7 +8,7 @@ import pytest
 from engine.importers.formats import ImportFormat, records_from_text
 from engine.importing import import_records
 from engine.lists import HashList, ListAction, SourceProgramme
-from engine.matcher import Decision, Matcher, QueryHashes
+from engine.matcher import MAX_NEAREST, Decision, Matcher, MatchScope, QueryHashes
 from engine.signals import SignalType
 from engine.store import Store
 from hashing.errors import ReasonCode
@@ -155,3 +155,45 @@ def test_duplicate_hashes_report_every_owner_and_batches_equal_singles() -> None
     batch = matcher.match_many(queries)
     singles = [matcher.match(q) for q in queries]
     assert [(v.decision, v.matches) for v in batch] == [(v.decision, v.matches) for v in singles]
+
+
+def test_nearest_names_each_lists_closest_entries_whatever_the_threshold() -> None:
+    base = HASHER.hash_file(BRIDGE).pdq
+    far = [flipped(base, bits) for bits in (40, 50, 60, 70)]
+    rows = "".join(f"{h.hex()},pdq,F-{i}\n" for i, h in enumerate(far))
+    store = store_with(
+        (spec("a", threshold=31), f"hash,type,id\n{rows}"),
+        (spec("b", threshold=31), f"hash,type,id\n{flipped(base, 45).hex()},pdq,B-1\n"),
+    )
+    matcher = Matcher.from_store(store)
+    query = QueryHashes(pdq=base)
+    assert matcher.match(query).nearest is None and "nearest" not in matcher.match(query).to_dict()
+    verdict = matcher.match_many([query], MatchScope(nearest=2))[0]
+    assert verdict.decision is Decision.NO_MATCH and verdict.matches == ()  # near misses decide nothing
+    assert verdict.nearest is not None
+    assert [(m.list_name, m.external_id, m.distance) for m in verdict.nearest] == [
+        ("a", "F-0", 40),
+        ("b", "B-1", 45),
+        ("a", "F-1", 50),
+    ]
+    assert [m["external_id"] for m in verdict.to_dict()["nearest"]] == ["F-0", "B-1", "F-1"]
+
+
+def test_nearest_over_dihedral_variants_keeps_each_entry_at_its_closest_variant() -> None:
+    media = HASHER.hash_file(ROTATED)  # the listed original is the rotated upload's rotate-270 variant
+    original = HASHER.hash_file(BRIDGE).pdq
+    rows = f"{original.hex()},pdq,ORIG\n{flipped(original, 90).hex()},pdq,FAR\n"
+    matcher = Matcher.from_store(store_with((spec("a"), f"hash,type,id\n{rows}")))
+    verdict = matcher.match_many([QueryHashes.of_media(media)], MatchScope(nearest=1))[0]
+    assert verdict.nearest is not None and [m.external_id for m in verdict.nearest] == ["ORIG"]
+    assert verdict.nearest[0].dihedral_variant == verdict.matches[0].dihedral_variant != "orig"
+
+
+def test_nearest_is_bounded_and_skips_gated_queries() -> None:
+    with pytest.raises(ValueError, match="nearest must be within"):
+        MatchScope(nearest=MAX_NEAREST + 1)
+    base = HASHER.hash_file(BRIDGE).pdq
+    matcher = Matcher.from_store(store_with((spec("a"), f"hash,type,id\n{base.hex()},pdq,X\n")))
+    low = QueryHashes(pdq=PdqHash(base.digest, 10))
+    verdict = matcher.match_many([low], MatchScope(nearest=3))[0]
+    assert verdict.nearest == () and ReasonCode.QUALITY_TOO_LOW in verdict.reasons

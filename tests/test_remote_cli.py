@@ -58,6 +58,8 @@ OPTIONS = [
     ["--quality-gate", "101", "--json"],
     ["--list", "demo", "--json"],
     ["--list", "nosuch"],
+    ["--nearest", "2", "--json"],
+    ["--nearest", "3"],
 ]
 
 
@@ -114,3 +116,19 @@ def test_admin_commands(server: Served, tmp_path: Path, capsys: pytest.CaptureFi
     assert status == ["demo", "1", "1", "2"]
     assert main(["admin", "--server", server.address, "--token", server.matcher_token, "status"]) == 1
     assert "PERMISSION_DENIED" in capsys.readouterr().err
+
+
+def test_nearest_names_the_closest_entries_and_is_bounded(
+    server: Served, inputs: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ["--db", str(server.directory / "h.db")]
+    code, out, _ = _run(capsys, ["match", *inputs, "--nearest", "1", "--json", *db])
+    assert code == 1  # the inputs include files that fail on purpose
+    records = [json.loads(line) for line in out]
+    by_input = {r["input"].rsplit("/", 1)[-1]: r for r in records}
+    assert all(len(r["nearest"]) == (1 if r["query"]["pdq"] else 0) for r in records)
+    assert by_input["a-bridge.jpg"]["nearest"][0]["distance"] == 0  # the listed bridge itself
+    assert by_input["c-other.jpg"]["decision"] == "no_match" and by_input["c-other.jpg"]["nearest"][0]["distance"] > 31
+    for wrong in ("0", "1001"):
+        assert main(["match", *inputs, "--nearest", wrong, *db]) == 2
+        assert "USAGE: --nearest takes 1..1000" in capsys.readouterr().err

@@ -34,14 +34,16 @@ class ClientMetadata(_message.Message):
     def __init__(self, upload_id: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class MatchOptions(_message.Message):
-    __slots__ = ("lists", "no_dihedral", "quality_gate")
+    __slots__ = ("lists", "no_dihedral", "quality_gate", "nearest")
     LISTS_FIELD_NUMBER: _ClassVar[int]
     NO_DIHEDRAL_FIELD_NUMBER: _ClassVar[int]
     QUALITY_GATE_FIELD_NUMBER: _ClassVar[int]
+    NEAREST_FIELD_NUMBER: _ClassVar[int]
     lists: _containers.RepeatedScalarFieldContainer[str]
     no_dihedral: bool
     quality_gate: int
-    def __init__(self, lists: _Optional[_Iterable[str]] = ..., no_dihedral: _Optional[bool] = ..., quality_gate: _Optional[int] = ...) -> None: ...
+    nearest: int
+    def __init__(self, lists: _Optional[_Iterable[str]] = ..., no_dihedral: _Optional[bool] = ..., quality_gate: _Optional[int] = ..., nearest: _Optional[int] = ...) -> None: ...
 
 class MatchRequest(_message.Message):
     __slots__ = ("client_id", "media", "metadata", "options")
@@ -80,7 +82,7 @@ class Hashes(_message.Message):
     def __init__(self, pdq: _Optional[_Union[PdqHash, _Mapping]] = ..., dihedral: _Optional[_Iterable[_Union[PdqHash, _Mapping]]] = ..., md5: _Optional[bytes] = ..., sha1: _Optional[bytes] = ..., sha256: _Optional[bytes] = ...) -> None: ...
 
 class MatchedEntry(_message.Message):
-    __slots__ = ("list", "list_version", "entry_id", "signal_type", "external_id", "classification", "distance", "dihedral_variant", "action")
+    __slots__ = ("list", "list_version", "entry_id", "signal_type", "external_id", "classification", "distance", "dihedral_variant", "action", "negative")
     LIST_FIELD_NUMBER: _ClassVar[int]
     LIST_VERSION_FIELD_NUMBER: _ClassVar[int]
     ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +92,7 @@ class MatchedEntry(_message.Message):
     DISTANCE_FIELD_NUMBER: _ClassVar[int]
     DIHEDRAL_VARIANT_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_FIELD_NUMBER: _ClassVar[int]
     list: str
     list_version: int
     entry_id: int
@@ -99,10 +102,11 @@ class MatchedEntry(_message.Message):
     distance: int
     dihedral_variant: str
     action: str
-    def __init__(self, list: _Optional[str] = ..., list_version: _Optional[int] = ..., entry_id: _Optional[int] = ..., signal_type: _Optional[str] = ..., external_id: _Optional[str] = ..., classification: _Optional[str] = ..., distance: _Optional[int] = ..., dihedral_variant: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
+    negative: bool
+    def __init__(self, list: _Optional[str] = ..., list_version: _Optional[int] = ..., entry_id: _Optional[int] = ..., signal_type: _Optional[str] = ..., external_id: _Optional[str] = ..., classification: _Optional[str] = ..., distance: _Optional[int] = ..., dihedral_variant: _Optional[str] = ..., action: _Optional[str] = ..., negative: _Optional[bool] = ...) -> None: ...
 
 class Verdict(_message.Message):
-    __slots__ = ("decision", "matches", "suppressed", "negative_matches", "reasons", "query", "list_versions", "elapsed_ms", "media_error")
+    __slots__ = ("decision", "matches", "suppressed", "negative_matches", "reasons", "query", "list_versions", "elapsed_ms", "media_error", "nearest")
     class ListVersionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +123,7 @@ class Verdict(_message.Message):
     LIST_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
     MEDIA_ERROR_FIELD_NUMBER: _ClassVar[int]
+    NEAREST_FIELD_NUMBER: _ClassVar[int]
     decision: Decision
     matches: _containers.RepeatedCompositeFieldContainer[MatchedEntry]
     suppressed: _containers.RepeatedCompositeFieldContainer[MatchedEntry]
@@ -128,7 +133,8 @@ class Verdict(_message.Message):
     list_versions: _containers.ScalarMap[str, int]
     elapsed_ms: float
     media_error: Error
-    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., matches: _Optional[_Iterable[_Union[MatchedEntry, _Mapping]]] = ..., suppressed: _Optional[_Iterable[_Union[MatchedEntry, _Mapping]]] = ..., negative_matches: _Optional[_Iterable[_Union[MatchedEntry, _Mapping]]] = ..., reasons: _Optional[_Iterable[str]] = ..., query: _Optional[_Union[Hashes, _Mapping]] = ..., list_versions: _Optional[_Mapping[str, int]] = ..., elapsed_ms: _Optional[float] = ..., media_error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+    nearest: _containers.RepeatedCompositeFieldContainer[MatchedEntry]
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., matches: _Optional[_Iterable[_Union[MatchedEntry, _Mapping]]] = ..., suppressed: _Optional[_Iterable[_Union[MatchedEntry, _Mapping]]] = ..., negative_matches: _Optional[_Iterable[_Union[MatchedEntry, _Mapping]]] = ..., reasons: _Optional[_Iterable[str]] = ..., query: _Optional[_Union[Hashes, _Mapping]] = ..., list_versions: _Optional[_Mapping[str, int]] = ..., elapsed_ms: _Optional[float] = ..., media_error: _Optional[_Union[Error, _Mapping]] = ..., nearest: _Optional[_Iterable[_Union[MatchedEntry, _Mapping]]] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("reason", "detail")
