@@ -69,6 +69,10 @@ def register(commands: Any) -> None:
     activate.set_defaults(run=run_activate)
     status = actions.add_parser("status", help="the lists, their active and served versions and sizes")
     status.set_defaults(run=run_status)
+    health = actions.add_parser(
+        "health", help="exit 0 if the server answers SERVING to a gRPC health check (no token needed; probes)"
+    )
+    health.set_defaults(run=run_health)
 
 
 def _emit(record: dict[str, Any], args: argparse.Namespace, text: str) -> None:
@@ -186,3 +190,10 @@ def run_status(args: argparse.Namespace) -> int:
         lines.append(f"{listed.name:24} {active:>6} {serving:>7} {listed.entries:>10}")
     _emit({"lists": rows, "version": response.version}, args, "\n".join(lines))
     return EXIT_OK
+
+
+def run_health(args: argparse.Namespace) -> int:
+    with connected(args) as client:
+        serving = client.serving()
+    _emit({"serving": serving}, args, "SERVING" if serving else "NOT_SERVING")
+    return EXIT_OK if serving else EXIT_FAILED

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from engine.matcher import QueryHashes
 from grpc_api.convert import hashes_to_proto
@@ -113,6 +114,12 @@ class HashmatchClient:
 
     def list_versions(self, name: str) -> pb.ListVersionsResponse:
         return self._call(self.admin.ListVersions, pb.ListVersionsRequest(list=name))
+
+    def serving(self, service: str = "", timeout_s: float = 5.0) -> bool:
+        """The gRPC health service's word (no token needed): is the server, or the named service, SERVING?"""
+        stub = health_pb2_grpc.HealthStub(self.channel)
+        response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
+        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
 
     def status(self) -> pb.StatusResponse:
         return self._call(self.admin.Status, pb.StatusRequest())

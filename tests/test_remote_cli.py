@@ -132,3 +132,11 @@ def test_nearest_names_the_closest_entries_and_is_bounded(
     for wrong in ("0", "1001"):
         assert main(["match", *inputs, "--nearest", wrong, *db]) == 2
         assert "USAGE: --nearest takes 1..1000" in capsys.readouterr().err
+
+
+def test_admin_health_is_the_probe_a_container_runs(server: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["admin", "--server", server.address, "health"]) == 0  # no token: health is open
+    assert capsys.readouterr().out.strip() == "SERVING"
+    server.server.stop(0)
+    assert main(["admin", "--server", server.address, "health"]) != 0
+    assert "Traceback" not in capsys.readouterr().err
