@@ -26,8 +26,9 @@ from hashing.pdq_batch import BatchPdqHasher
 from hashing.pdq_gpu import MAX_BATCH as GPU_BATCH
 from hashing.pdq_gpu import GpuImageHasher
 from hashing.pdq_hasher import DihedralMode, DownsampleKernel, ImageHasher, PdqContract, PdqHasher
+from kernels.gpu_nearest import DeviceNearestSearch
 from kernels.gpu_search import DeviceRangeSearch
-from kernels.hamming import range_search_bruteforce
+from kernels.hamming import nearest_bruteforce, range_search_bruteforce
 from kernels.optional import optional_module
 from kernels.runtime import KernelRuntime, cuda_runtime
 
@@ -129,6 +130,13 @@ def self_test(runtime: KernelRuntime) -> list[str]:
             and np.array_equal(got_hits.distances, expected_hits.distances)
         ):
             failures.append(f"range search at radius {radius}")
+    nearest = DeviceNearestSearch(search.words, runtime).nearest(queries, 10)
+    expected_nearest = nearest_bruteforce(queries, codes, 10)
+    if not (
+        np.array_equal(nearest.rows, expected_nearest.rows)
+        and np.array_equal(nearest.distances, expected_nearest.distances)
+    ):
+        failures.append("nearest-neighbour lookup")
     return failures
 
 
