@@ -13,8 +13,9 @@ from hashing.pdq import bits_from_dct, quality
 from hashing.pdq_batch import BatchPdqHasher
 from hashing.pdq_hash import pack_bits
 from hashing.pdq_hasher import DihedralMode, PdqContract, PdqHasher
+from kernels.gpu_nearest import DeviceNearestSearch
 from kernels.gpu_search import DeviceRangeSearch
-from kernels.hamming import range_search_bruteforce
+from kernels.hamming import nearest_bruteforce, range_search_bruteforce
 from kernels.runtime import KernelRuntime
 from tests.conformance import QUALITY_GATE, core_expectations
 from tests.images import structured_image
@@ -66,6 +67,11 @@ def test_device_search_equals_brute_force(runtime: KernelRuntime, kind: str, row
     search = DeviceRangeSearch(codes, runtime, capacity=16)  # small: overflow reruns happen
     for radius in range(0, 65, 4):
         assert_same(search.search(queries, radius), range_search_bruteforce(queries, codes, radius))
+    nearest = DeviceNearestSearch(search.words, runtime, chunk_codes=1024)
+    for k in (1, 10, 100, 6000):
+        got, expected = nearest.nearest(queries, k), nearest_bruteforce(queries, codes, k)
+        np.testing.assert_array_equal(got.rows, expected.rows)
+        np.testing.assert_array_equal(got.distances, expected.distances)
 
 
 def test_tail_kernels_equal_their_twins(runtime: KernelRuntime) -> None:
