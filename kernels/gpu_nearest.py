@@ -24,7 +24,8 @@ MAX_ROW_BLOCKS = 2048
 MAX_GRID_Y = 65_535
 CHUNK_CODES = 1 << 26
 # Rows kept within the cut-offs of one group of queries: ties at a cut-off can hold many rows (a list full of
-# one code), so queries are collected in groups whose candidates fit this, one query at the least.
+# one code), so queries are collected in groups whose candidates fit this, one query at the least (whose ties
+# alone may exceed it: every row tied at its cut-off is collected before the lowest ones are kept).
 CANDIDATE_BUDGET = 1 << 24
 
 
@@ -63,15 +64,13 @@ class DeviceNearestSearch:
         within = np.cumsum(self.runtime.to_host(histogram).astype(np.int64), axis=1)
         cutoff = np.argmax(within >= k, axis=1)  # the first distance with k rows within it
         sizes = within[np.arange(n_queries), cutoff]
-        rows, distances, owners = [], [], []
+        # Each group is reduced to its k best as it arrives: the host holds one group's candidates at a time.
+        parts = []
         for first, last in _groups(sizes):
             found_rows, found_distances = self._collect(words[first:last], cutoff[first:last], sizes[first:last])
-            rows.append(found_rows)
-            distances.append(found_distances)
-            owners.append(np.repeat(np.arange(first, last), sizes[first:last]))
-        return nearest_of_candidates(
-            n_queries, np.concatenate(owners), np.concatenate(rows), np.concatenate(distances), k
-        )
+            owners = np.repeat(np.arange(last - first), sizes[first:last])
+            parts.append(nearest_of_candidates(last - first, owners, found_rows, found_distances, k))
+        return NearestHits(np.concatenate([p.rows for p in parts]), np.concatenate([p.distances for p in parts]))
 
     def _collect(self, words: Any, cutoff: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every row within each query's cut-off, query by query (slice i holds query i's sizes[i] rows)."""

@@ -3,6 +3,7 @@ held by the same property tests as every backend (through the emulated runtime o
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,9 @@ class GpuIndex:
     def __init__(self, codes: np.ndarray, runtime: KernelRuntime) -> None:
         self._search = DeviceRangeSearch(codes, runtime)
         self._faiss_index: Any = None
+        # FAISS's GPU indexes are not safe to search from two threads at once (one scratch region per
+        # resources object), and the service searches from several: one lock for building and searching.
+        self._faiss_lock = threading.Lock()
         self._nearest = DeviceNearestSearch(self._search.words, runtime)
 
     def __len__(self) -> int:
@@ -36,8 +40,9 @@ class GpuIndex:
     def nearest(self, queries: np.ndarray, k: int) -> NearestHits:
         """FAISS's GpuIndexBinaryFlat where faiss-gpu sees a device and takes k; our kernel otherwise."""
         if faiss_gpu_available(k):
-            if self._faiss_index is None:
-                host = self._search.runtime.to_host(self._search.words).view(np.uint8).reshape(-1, 32)
-                self._faiss_index = faiss_gpu_index(host)
-            return faiss_nearest(self._faiss_index, queries, k, len(self))
+            with self._faiss_lock:
+                if self._faiss_index is None:
+                    host = self._search.runtime.to_host(self._search.words).view(np.uint8).reshape(-1, 32)
+                    self._faiss_index = faiss_gpu_index(host)
+                return faiss_nearest(self._faiss_index, queries, k, len(self))
         return self._nearest.nearest(as_codes(queries), k)

@@ -98,7 +98,7 @@ class MultiIndexHashIndex:
         self._jit = _kernels()
         # No copy: at 10M rows the codes are 320 MB. The index keeps this array; do not modify it after.
         self.codes = as_codes(codes)
-        self._scan: CpuNearestScan | None = None  # built on the first nearest-neighbour lookup
+        self._scan = CpuNearestScan(self.codes)  # its FAISS copy is built on the first nearest lookup
         rows = self.codes.shape[0]
         if rows >= 2**32:
             raise ValueError("the multi-index holds at most 2^32 - 1 rows")
@@ -127,8 +127,6 @@ class MultiIndexHashIndex:
 
     def nearest(self, queries: np.ndarray, k: int) -> NearestHits:
         """A scan (the multi-index prunes by radius, and k nearest has none): FAISS flat or the reference."""
-        if self._scan is None:
-            self._scan = CpuNearestScan(self.codes)
         return self._scan.nearest(queries, k)
 
     def search(self, queries: np.ndarray, radius: int) -> RangeHits:

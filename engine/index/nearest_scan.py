@@ -9,6 +9,7 @@ own rule; the distances are always the reference's, and the rows closer than the
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ class CpuNearestScan:
     def __init__(self, codes: np.ndarray) -> None:
         self.codes = as_codes(codes)
         self._faiss_index: Any = None
+        self._build_lock = threading.Lock()  # the service's threads may ask at once: build one copy
 
     @property
     def backend(self) -> str:
@@ -47,11 +49,12 @@ class CpuNearestScan:
         faiss = optional_module("faiss")
         if faiss is None:
             return nearest_bruteforce(queries, self.codes, k)
-        if self._faiss_index is None:
-            index = faiss.IndexBinaryFlat(CODE_BITS)
-            if self.codes.shape[0]:
-                index.add(self.codes)
-            self._faiss_index = index
+        with self._build_lock:
+            if self._faiss_index is None:
+                index = faiss.IndexBinaryFlat(CODE_BITS)
+                if self.codes.shape[0]:
+                    index.add(self.codes)
+                self._faiss_index = index
         return faiss_nearest(self._faiss_index, queries, k, int(self.codes.shape[0]))
 
 

@@ -6,7 +6,7 @@
 // 2. hamming_within writes every row within its query's cut-off into that query's own slice of the output,
 //    whose size the histogram gave exactly; the host keeps the K with the smallest (distance, row).
 // Ties at the cut-off are therefore settled by row number, as the reference settles them: the same query
-// against the same list version names the same entries on every run and every device.
+// against the same list version names the same entries on every run, on the GPU as in the reference.
 //
 // Both kernels use hamming_range's grid: x spans the rows (grid-stride), y spans tiles of QUERY_TILE queries
 // held in shared memory.
