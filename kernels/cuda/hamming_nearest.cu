@@ -15,6 +15,24 @@
 #define CODE_WORDS 4
 #define DISTANCES 257
 
+// This block's tile of queries into shared memory; returns how many it holds. Every thread calls it, and
+// the caller's __syncthreads publishes the tile.
+__device__ __forceinline__ int load_query_tile(
+    unsigned long long* tile, const unsigned long long* __restrict__ queries, int n_queries) {
+    const int first_query = blockIdx.y * QUERY_TILE;
+    const int tile_size = min(QUERY_TILE, n_queries - first_query);
+    for (int i = threadIdx.x; i < tile_size * CODE_WORDS; i += blockDim.x) {
+        tile[i] = queries[(long long)first_query * CODE_WORDS + i];
+    }
+    return tile_size;
+}
+
+__device__ __forceinline__ int distance_to(
+    const unsigned long long* query, unsigned long long c0, unsigned long long c1, unsigned long long c2,
+    unsigned long long c3) {
+    return __popcll(c0 ^ query[0]) + __popcll(c1 ^ query[1]) + __popcll(c2 ^ query[2]) + __popcll(c3 ^ query[3]);
+}
+
 extern "C" __global__ void hamming_histogram(
     const unsigned long long* __restrict__ codes,  // (n_codes, 4)
     long long n_codes,
@@ -24,10 +42,7 @@ extern "C" __global__ void hamming_histogram(
     __shared__ unsigned long long tile[QUERY_TILE * CODE_WORDS];
     __shared__ unsigned int counts[QUERY_TILE * DISTANCES];
     const int first_query = blockIdx.y * QUERY_TILE;
-    const int tile_size = min(QUERY_TILE, n_queries - first_query);
-    for (int i = threadIdx.x; i < tile_size * CODE_WORDS; i += blockDim.x) {
-        tile[i] = queries[(long long)first_query * CODE_WORDS + i];
-    }
+    const int tile_size = load_query_tile(tile, queries, n_queries);
     // Shared memory is not zeroed on the device: every bin is cleared before any thread counts.
     for (int i = threadIdx.x; i < QUERY_TILE * DISTANCES; i += blockDim.x) {
         counts[i] = 0u;
@@ -38,9 +53,7 @@ extern "C" __global__ void hamming_histogram(
         const unsigned long long* code = codes + row * CODE_WORDS;
         const unsigned long long c0 = code[0], c1 = code[1], c2 = code[2], c3 = code[3];
         for (int q = 0; q < tile_size; ++q) {
-            const unsigned long long* query = tile + q * CODE_WORDS;
-            const int distance =
-                __popcll(c0 ^ query[0]) + __popcll(c1 ^ query[1]) + __popcll(c2 ^ query[2]) + __popcll(c3 ^ query[3]);
+            const int distance = distance_to(tile + q * CODE_WORDS, c0, c1, c2, c3);
             atomicAdd(&counts[q * DISTANCES + distance], 1u);
         }
     }
@@ -65,19 +78,14 @@ extern "C" __global__ void hamming_within(
     short* hit_distance) {  // (total,)
     __shared__ unsigned long long tile[QUERY_TILE * CODE_WORDS];
     const int first_query = blockIdx.y * QUERY_TILE;
-    const int tile_size = min(QUERY_TILE, n_queries - first_query);
-    for (int i = threadIdx.x; i < tile_size * CODE_WORDS; i += blockDim.x) {
-        tile[i] = queries[(long long)first_query * CODE_WORDS + i];
-    }
+    const int tile_size = load_query_tile(tile, queries, n_queries);
     __syncthreads();
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long row = (long long)blockIdx.x * blockDim.x + threadIdx.x; row < n_codes; row += stride) {
         const unsigned long long* code = codes + row * CODE_WORDS;
         const unsigned long long c0 = code[0], c1 = code[1], c2 = code[2], c3 = code[3];
         for (int q = 0; q < tile_size; ++q) {
-            const unsigned long long* query = tile + q * CODE_WORDS;
-            const int distance =
-                __popcll(c0 ^ query[0]) + __popcll(c1 ^ query[1]) + __popcll(c2 ^ query[2]) + __popcll(c3 ^ query[3]);
+            const int distance = distance_to(tile + q * CODE_WORDS, c0, c1, c2, c3);
             const int owner = first_query + q;
             if (distance <= cutoff[owner]) {
                 const unsigned long long slot = atomicAdd(&cursor[owner], 1ULL);
