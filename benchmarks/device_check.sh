@@ -4,7 +4,7 @@
 # Everything else travels as wheels in .whl/ (scripts/fetch_device_wheels.sh). Under 5 minutes; results
 # go to $OUT (JSON, Markdown, logs):
 #   device.txt         nvidia-smi, the device the self-test chose and why
-#   nvrtc.txt          the kernels compiled for sm_80 and sm_90 by this machine's NVRTC
+#   nvrtc.txt          every kernel compiled and loaded by CuPy (NVRTC) for this machine's GPU
 #   gpu-tests.log/xml  tests/test_gpu_device.py: hashes and searches on the GPU against the CPU and the references
 #   gpu-bench.json/md  benchmarks/test_bench_gpu.py with its bars (benchmarks/summarize_gpu.py)
 set -uo pipefail
@@ -23,7 +23,7 @@ status=0
     nvidia-smi -L
     $PYTHON -c 'from hashing.device import select_device; c = select_device("auto"); print(c.device.value, "-", c.reason)'
 } > "$OUT/device.txt" 2>&1 || status=1
-$PYTHON -m kernels.nvrtc_check > "$OUT/nvrtc.txt" 2>&1 || status=1
+$PYTHON -m kernels.nvrtc_check --cupy > "$OUT/nvrtc.txt" 2>&1 || status=1
 timeout 150 $PYTHON -m pytest -q -p no:cacheprovider -rs tests/test_gpu_device.py --junitxml="$OUT/gpu-tests.xml" \
     > "$OUT/gpu-tests.log" 2>&1 || status=1
 timeout 240 $PYTHON -m pytest -q -p no:cacheprovider -rs benchmarks/test_bench_gpu.py --benchmark-enable \

@@ -3,6 +3,8 @@ bindings (`cuda-bindings` with the `nvidia-cuda-nvrtc` library; no driver or dev
 options the device build uses. A source that does not compile fails with NVRTC's log, which names the line.
 
     python -m kernels.nvrtc_check          # every source, every architecture; exit 1 on a failure
+    python -m kernels.nvrtc_check --cupy   # on a GPU machine: every kernel compiled and loaded by CuPy,
+                                           # for this device (no cuda-bindings needed there)
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 import sys
 from types import ModuleType
 
-from kernels.cuda_sources import ARCHITECTURES, NVRTC_OPTIONS, source, source_names
-from kernels.optional import require_module
+from kernels.cuda_sources import ARCHITECTURES, NVRTC_OPTIONS, signatures, source, source_names
+from kernels.optional import MissingDependencyError, require_module
 
 
 class KernelCompileError(RuntimeError):
@@ -62,7 +64,27 @@ def _check(nvrtc: ModuleType, err: object, name: str, arch: str, program: object
     raise KernelCompileError(name, arch, log or str(err))
 
 
+def cupy_check() -> int:
+    """Each kernel compiled and loaded through CuPy's RawModule, as the GPU runtime does, for device 0."""
+    cupy = require_module("cupy", "the CuPy compile check")
+    arch = f"sm_{cupy.cuda.Device(0).compute_capability}"
+    failed = 0
+    for name in source_names():
+        module = cupy.RawModule(code=source(name), options=NVRTC_OPTIONS)
+        for kernel in signatures(source(name)):
+            try:
+                module.get_function(kernel)
+            except Exception as exc:  # CuPy's CompileException carries NVRTC's log
+                failed += 1
+                print(f"{name}.cu {kernel} does not compile for {arch}:\n{exc}", file=sys.stderr)
+                continue
+            print(f"{name}.cu {kernel}: compiled and loaded by CuPy for {arch}")
+    return 1 if failed else 0
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--cupy"]:
+        return cupy_check()
     failed = 0
     major, minor = nvrtc_version()
     for name in source_names():
@@ -77,5 +99,13 @@ def main() -> int:
     return 1 if failed else 0
 
 
+def run() -> int:
+    try:
+        return main()
+    except MissingDependencyError as exc:
+        print(f"nvrtc_check: {exc}", file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

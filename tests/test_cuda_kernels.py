@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from kernels.gpu_search import DeviceRangeSearch
 from kernels.hamming import nearest_bruteforce, range_search_bruteforce
 from kernels.optional import optional_module
 from kernels.runtime import KernelRuntime, emulated_runtime
-from tests.test_index import assert_same, clustered_list, queries_for, random_list
+from tests.code_lists import assert_same, clustered_list, queries_for, random_list
 
 NVCC = shutil.which("nvcc")
 
@@ -221,3 +222,39 @@ def test_the_emulator_runs_barriers_and_atomics_as_a_gpu_block_does() -> None:
     kernel((3,), (128,), (x, np.int32(128), total, partial))
     assert partial.tolist() == [int(x[i * 128 : (i + 1) * 128].sum()) for i in range(3)]
     assert int(total[0]) == int(x.sum())
+
+
+def test_the_device_checks_compile_step_loads_every_kernel_through_cupy(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """benchmarks/device_check.sh compiles with CuPy on the GPU machine (no cuda-bindings there); here a
+    stand-in CuPy whose RawModule is the emulator runs the same code."""
+    from types import SimpleNamespace
+
+    from kernels import nvrtc_check
+
+    fake_cupy = SimpleNamespace(
+        cuda=SimpleNamespace(Device=lambda number: SimpleNamespace(compute_capability="90")),
+        RawModule=lambda code, options: EmulatedModule("cupy-check", None, code),
+    )
+    monkeypatch.setattr(nvrtc_check, "require_module", lambda name, purpose: fake_cupy)
+    monkeypatch.setattr(sys, "argv", ["nvrtc_check", "--cupy"])
+    assert nvrtc_check.run() == 0
+    loaded = capsys.readouterr().out.splitlines()
+    expected = {(name, kernel) for name in source_names() for kernel in signatures(source(name))}
+    assert {(line.split(".cu ")[0], line.split(" ")[1].rstrip(":")) for line in loaded} == expected
+
+
+def test_a_missing_compiler_package_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kernels import nvrtc_check
+    from kernels.optional import MissingDependencyError
+
+    def missing(name: str, purpose: str) -> None:
+        raise MissingDependencyError(name, purpose)
+
+    monkeypatch.setattr(nvrtc_check, "require_module", missing)
+    monkeypatch.setattr(sys, "argv", ["nvrtc_check", "--cupy"])
+    assert nvrtc_check.run() == 1
+    assert capsys.readouterr().err.startswith("nvrtc_check: the CuPy compile check needs")

@@ -17,9 +17,9 @@ from kernels.gpu_nearest import DeviceNearestSearch
 from kernels.gpu_search import DeviceRangeSearch
 from kernels.hamming import nearest_bruteforce, range_search_bruteforce
 from kernels.runtime import KernelRuntime
+from tests.code_lists import assert_same, clustered_list, queries_for, random_list
 from tests.conformance import QUALITY_GATE, core_expectations
 from tests.images import structured_image
-from tests.test_index import assert_same, clustered_list, queries_for, random_list
 
 CHOICE = select_device(Device.AUTO)
 pytestmark = pytest.mark.skipif(not CHOICE.on_gpu, reason=f"no verified GPU: {CHOICE.reason}")

@@ -16,7 +16,7 @@ from engine.index.brute_force import BruteForceIndex
 from engine.index.multi_index import FORCE_PARALLEL_ENV, SERIAL_BELOW_QUERIES, MultiIndexHashIndex, SubstringLayout
 from kernels import multi_index_jit
 from kernels.hamming import RangeHits
-from tests.test_index import assert_same, clustered_list, queries_for, random_list
+from tests.code_lists import assert_same, clustered_list, queries_for, random_list
 
 THRESHOLD = SERIAL_BELOW_QUERIES
 BATCH_SIZES = sorted({1, THRESHOLD - 1, THRESHOLD, THRESHOLD + 1, 4 * THRESHOLD + 3} - {0})

@@ -18,7 +18,7 @@ from engine.index.nearest_scan import CpuNearestScan, faiss_gpu_available
 from kernels.hamming import NearestHits, hamming_distances, nearest_bruteforce
 from kernels.optional import optional_module
 from kernels.runtime import emulated_runtime
-from tests.test_index import clustered_list, queries_for, random_list
+from tests.code_lists import clustered_list, queries_for, random_list
 
 HAS_FAISS = optional_module("faiss") is not None
 
