@@ -258,3 +258,23 @@ def test_a_missing_compiler_package_is_one_line(
     monkeypatch.setattr(sys, "argv", ["nvrtc_check", "--cupy"])
     assert nvrtc_check.run() == 1
     assert capsys.readouterr().err.startswith("nvrtc_check: the CuPy compile check needs")
+
+
+def test_launches_from_several_threads_take_turns_in_the_emulator(runtime: KernelRuntime) -> None:
+    """The service launches from its batcher and its gRPC threads at once; the emulator's launch dimensions
+    and shared arrays are process-wide, so concurrent launches must not interleave."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(12)
+    cases = []
+    for rows in (300, 700, 1300, 2100):
+        codes = clustered_list(rng, rows)
+        cases.append((DeviceRangeSearch(codes, runtime), queries_for(codes, rng, 40), codes))
+
+    def search(case: tuple[DeviceRangeSearch, np.ndarray, np.ndarray]) -> None:
+        index, queries, codes = case
+        for _ in range(3):
+            assert_same(index.search(queries, 40), range_search_bruteforce(queries, codes, 40))
+
+    with ThreadPoolExecutor(len(cases)) as pool:
+        list(pool.map(search, cases))

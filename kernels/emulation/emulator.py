@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -43,6 +44,12 @@ _CTYPES: dict[str, Any] = {
     "float32": ctypes.c_float,
     "float64": ctypes.c_double,
 }
+
+
+# The emulated launch dimensions and each kernel's `__shared__` arrays are process-wide statics, and ctypes
+# lets other Python threads run during a launch: launches from several threads (the service's batcher and
+# its gRPC threads, several GPU feeding workers) take turns, where a GPU would run their streams side by side.
+_LAUNCH_LOCK = threading.Lock()
 
 
 class EmulationUnavailableError(RuntimeError):
@@ -80,7 +87,8 @@ class EmulatedKernel:
             holder = _argument(value, parameter.pointer, parameter.dtype, f"{self.signature.name}({parameter.name})")
             keep.append(holder)
             pointers[i] = ctypes.cast(ctypes.pointer(holder), ctypes.c_void_p)
-        self._launch(*[ctypes.c_uint(v) for v in (*grid3, *block3)], pointers)
+        with _LAUNCH_LOCK:
+            self._launch(*[ctypes.c_uint(v) for v in (*grid3, *block3)], pointers)
 
 
 def _dim3(values: Sequence[int]) -> tuple[int, int, int]:
