@@ -4,7 +4,8 @@ The window is a deadline set by the first arrival: a batch closes `max_wait_s` a
 or at `max_batch` items, whichever is first. Later arrivals never extend it, so under a steady trickle no
 caller waits longer than the window plus one batch. Items with different keys in one batch are processed
 apart (one call per key). After `close()`, queued and new items fail at once with ServerShuttingDownError
-instead of waiting for a worker that is gone.
+instead of waiting for a worker that is gone. With `workers` > 1, that many threads each gather and process
+batches, so one batch can be prepared while another is processed (the GPU hasher's feeding threads).
 
 Used for index lookups (grpc_api.batching) and for hashing on the GPU (hashing.pdq_gpu), where one launch
 for 64 images costs about what one for a single image does.
@@ -36,6 +37,7 @@ class MicroBatcher(Generic[Item, Key, Result]):
         max_wait_s: float = 0.002,
         clock: Callable[[], float] = time.monotonic,
         name: str = "hashmatch-batcher",
+        workers: int = 1,
     ) -> None:
         self._process = process
         self.max_batch = max_batch
@@ -43,8 +45,11 @@ class MicroBatcher(Generic[Item, Key, Result]):
         self._clock = clock
         self._queue: queue.Queue[tuple[Item, Key, Future[Result]] | None] = queue.Queue()
         self._closed = threading.Event()
-        self._worker = threading.Thread(target=self._run, name=name, daemon=True)
-        self._worker.start()
+        self._workers = [
+            threading.Thread(target=self._run, name=f"{name}-{number}", daemon=True) for number in range(workers)
+        ]
+        for worker in self._workers:
+            worker.start()
 
     def submit(self, item: Item, key: Key) -> Future[Result]:
         future: Future[Result] = Future()
@@ -56,8 +61,10 @@ class MicroBatcher(Generic[Item, Key, Result]):
 
     def close(self) -> None:
         self._closed.set()
-        self._queue.put(None)
-        self._worker.join()
+        for _ in self._workers:
+            self._queue.put(None)  # one stop for each worker
+        for worker in self._workers:
+            worker.join()
         while True:
             try:
                 entry = self._queue.get_nowait()

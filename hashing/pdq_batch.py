@@ -5,7 +5,12 @@ Images are grouped by size; each group is uploaded once and hashed with the arra
 `hashing.pdq` (the same math as the CPU hasher): luma, the two operator products `R Y C^T` as batched float64
 GEMMs (cuBLAS on a GPU) with the operators cached per size where the arrays live, the DCT corner, and then
 two kernels of `kernels/cuda/pdq_tail.cu`: the quality metric, and the bits against each DCT's lower median
-found by rank (no sort). Both kernels write into one result buffer, so a group costs one copy back. The 8
+found by rank (no sort). Both kernels write into one result buffer, so a group costs one copy back.
+
+Each thread that hashes has its own stream and its own page-locked staging buffer: the group's pixels are
+stacked into the staging buffer, uploaded on the thread's stream, hashed, and copied back on it, so while one
+thread's group computes, another's upload proceeds (hashing.pdq_gpu runs two such threads). A group larger
+than PINNED_LIMIT_BYTES is uploaded from ordinary memory instead (page-locked memory is scarce). The 8
 DCT-derived dihedral variants are computed beside the DCT; `DihedralMode.PIXELS` runs four operator pairs
 (flipping an axis flips its operator; transposes are free), as the CPU hasher does.
 
@@ -15,7 +20,9 @@ may sum in another order than the CPU's kernels (the device check compares hashe
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,6 +36,15 @@ from kernels.runtime import KernelRuntime
 
 THREADS = 256  # pdq_tail.cu's kernels use one block of 256 threads per matrix
 HASH_BYTES = 32
+PINNED_LIMIT_BYTES = 256 << 20  # one thread's staging buffer at most: 64 images of 1024 x 768 RGB fit
+
+
+@dataclass
+class FeedState:
+    """One hashing thread's stream and staging buffer (grown to the largest group that fits the limit)."""
+
+    stream: Any
+    staging: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint8))
 
 
 class BatchPdqHasher:
@@ -39,6 +55,8 @@ class BatchPdqHasher:
         self._operators: dict[tuple[int, bool], Any] = {}
         self._bits = runtime.kernel("pdq_tail", "pdq_bits")
         self._quality = runtime.kernel("pdq_tail", "pdq_quality")
+        self._feeds = threading.local()
+        self._operators_lock = threading.Lock()  # several feeding threads may meet a new size at once
 
     def hash_batch(
         self,
@@ -62,10 +80,30 @@ class BatchPdqHasher:
 
     def _operator(self, length: int, flipped: bool = False) -> Any:
         key = (length, flipped)
-        if key not in self._operators:
-            operator = axis_operator(length)
-            self._operators[key] = (operator.flipped() if flipped else operator).to_dense(self.xp)
-        return self._operators[key]
+        with self._operators_lock:
+            if key not in self._operators:
+                operator = axis_operator(length)
+                self._operators[key] = (operator.flipped() if flipped else operator).to_dense(self.xp)
+            return self._operators[key]
+
+    def feed_state(self) -> FeedState:
+        """The calling thread's stream and staging buffer, made on its first group."""
+        state: FeedState | None = getattr(self._feeds, "state", None)
+        if state is None:
+            state = self._feeds.state = FeedState(self.runtime.new_stream())
+        return state
+
+    def _upload(self, images: list[np.ndarray], state: FeedState) -> Any:
+        """The group's pixels on the device, through the thread's page-locked staging buffer when they fit."""
+        shape = (len(images), *images[0].shape)
+        size = int(np.prod(shape))
+        if size > PINNED_LIMIT_BYTES:
+            return self.xp.asarray(np.stack(images))
+        if state.staging.size < size:
+            state.staging = self.runtime.pinned_empty((min(PINNED_LIMIT_BYTES, 2 * size),), np.uint8)
+        staged = state.staging[:size].reshape(shape)
+        np.stack(images, out=staged)
+        return self.runtime.upload(staged)
 
     def _hash_group(self, images: list[np.ndarray], shape: tuple[int, ...], dihedral: DihedralMode) -> list[PdqResult]:
         height, width = shape[0], shape[1]
@@ -73,9 +111,13 @@ class BatchPdqHasher:
             zero = PdqHash(bytes(32), 0)
             return [PdqResult(zero, (zero,) * 8 if dihedral is not DihedralMode.NONE else ()) for _ in images]
         xp = self.xp
-        pixels = xp.asarray(np.stack(images))  # one upload per group
-        luma = pixels.astype(xp.float64) if len(shape) == 2 else luma_plane(xp, pixels)
-        return self.hash_luma(luma, dihedral)
+        state = self.feed_state()
+        # Everything of this group is queued on the thread's stream; the copy back at the end waits for it,
+        # so the staging buffer is free again when the next group of this thread arrives.
+        with state.stream:
+            pixels = self._upload(images, state)  # one upload per group
+            luma = pixels.astype(xp.float64) if len(shape) == 2 else luma_plane(xp, pixels)
+            return self.hash_luma(luma, dihedral)
 
     def hash_luma(self, luma: Any, dihedral: DihedralMode = DihedralMode.NONE) -> list[PdqResult]:
         """PDQ of a (b, H, W) float64 luma stack already where the runtime keeps arrays (on the device), with

@@ -2,7 +2,9 @@
 their images are gathered into batches (hashing.micro_batching) and hashed together by BatchPdqHasher.
 
 Decoding stays on the host threads and exact (the same decoders as the CPU path); only the pixels go to the
-device, one upload per batch and size, and one copy of the hashes comes back.
+device, one upload per batch and size from a page-locked staging buffer, and one copy of the hashes comes
+back. Two feeding threads, each with its own CUDA stream, take batches in turn, so one batch's upload
+overlaps the other's compute.
 """
 
 from __future__ import annotations
@@ -16,15 +18,22 @@ from kernels.runtime import KernelRuntime
 
 MAX_BATCH = 64  # images per launch set: enough to amortise a launch, few enough to bound device memory
 MAX_WAIT_S = 0.002
+FEEDING_THREADS = 2  # each with its stream: one batch uploads while the other computes
 
 
 class GpuImageHasher:
     """`hash_image` as PdqHasher has it, answered from batches on the device; safe to share between threads."""
 
-    def __init__(self, runtime: KernelRuntime, max_batch: int = MAX_BATCH, max_wait_s: float = MAX_WAIT_S) -> None:
+    def __init__(
+        self,
+        runtime: KernelRuntime,
+        max_batch: int = MAX_BATCH,
+        max_wait_s: float = MAX_WAIT_S,
+        feeding_threads: int = FEEDING_THREADS,
+    ) -> None:
         self.batch = BatchPdqHasher(runtime)
         self.batcher: MicroBatcher[np.ndarray, tuple[PdqContract, DihedralMode], PdqResult] = MicroBatcher(
-            self._hash_many, max_batch, max_wait_s, name="hashmatch-gpu-hasher"
+            self._hash_many, max_batch, max_wait_s, name="hashmatch-gpu-hasher", workers=feeding_threads
         )
 
     def hash_image(

@@ -70,3 +70,23 @@ def test_lookups_with_different_scopes_are_searched_apart() -> None:
     finally:
         batcher.close()
     assert sorted(recorder.batches, key=lambda b: b[1] == narrow) == [(3, EVERYTHING), (3, narrow)]
+
+
+def test_several_workers_each_take_batches_and_all_stop_on_close() -> None:
+    from hashing.micro_batching import MicroBatcher, ServerShuttingDownError
+
+    seen: set[str] = set()
+    inside = threading.Barrier(2, timeout=5)  # both workers must hold a batch at the same time
+
+    def double(items: list[int], key: str) -> list[int]:
+        seen.add(threading.current_thread().name)
+        inside.wait()
+        return [2 * item for item in items]
+
+    batcher: MicroBatcher[int, str, int] = MicroBatcher(double, max_batch=1, max_wait_s=0.0, workers=2)
+    futures = [batcher.submit(number, "k") for number in range(2)]
+    assert [f.result(timeout=10) for f in futures] == [0, 2]
+    assert len(seen) == 2
+    batcher.close()
+    late = batcher.submit(3, "k")
+    assert isinstance(late.exception(timeout=1), ServerShuttingDownError)

@@ -4,11 +4,17 @@ both contracts. On a GPU the same functions run on CuPy (tests/test_gpu_device.p
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import numpy as np
 import pytest
 
+from hashing import pdq_batch
 from hashing.decode import decode_rgb
 from hashing.pdq_batch import BatchPdqHasher
+from hashing.pdq_gpu import GpuImageHasher
 from hashing.pdq_hasher import DihedralMode, PdqContract, PdqHasher, PdqResult
 from kernels.runtime import emulated_runtime
 from tests.conformance import QUALITY_GATE, core_expectations
@@ -63,3 +69,63 @@ def test_an_empty_batch_and_bad_input(batch: BatchPdqHasher) -> None:
     assert batch.hash_batch([]) == []
     with pytest.raises(ValueError, match="uint8"):
         batch.hash_batch([np.zeros((8, 8, 3), np.float32)])
+
+
+class CountingRuntime:
+    """The emulated runtime, counting the streams and page-locked buffers the hasher asks for."""
+
+    def __init__(self) -> None:
+        self.inner = emulated_runtime()
+        self.xp = self.inner.xp
+        self.streams: list[str] = []
+        self.pinned: list[int] = []
+
+    def kernel(self, source: str, name: str) -> Any:
+        return self.inner.kernel(source, name)
+
+    def to_host(self, array: Any) -> np.ndarray:
+        return self.inner.to_host(array)
+
+    def new_stream(self) -> Any:
+        self.streams.append(threading.current_thread().name)
+        return self.inner.new_stream()
+
+    def pinned_empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        self.pinned.append(int(np.prod(shape)))
+        return self.inner.pinned_empty(shape, dtype)
+
+    def upload(self, host: np.ndarray) -> Any:
+        return self.inner.upload(host)
+
+
+def test_each_feeding_thread_has_one_stream_and_reuses_its_staging_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime = CountingRuntime()
+    hasher = BatchPdqHasher(runtime)  # type: ignore[arg-type]  # a KernelRuntime in all it uses
+    small = [structured_image(60, 80, seed) for seed in range(3)]
+    for _ in range(3):
+        assert all(_same(g, CPU.hash_image(i)) for g, i in zip(hasher.hash_batch(small), small, strict=True))
+    assert len(runtime.streams) == 1 and runtime.pinned == [2 * 3 * 60 * 80 * 3]  # one buffer, reused
+    both_started = threading.Barrier(2)  # two distinct threads, each hashing once
+
+    def in_new_thread(images: list[np.ndarray]) -> list[PdqResult]:
+        both_started.wait()
+        return hasher.hash_batch(images)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(in_new_thread, [small, small]))
+    assert len(runtime.streams) == 3  # one more stream for each new thread
+    monkeypatch.setattr(pdq_batch, "PINNED_LIMIT_BYTES", 10_000)  # larger groups upload from ordinary memory
+    before = len(runtime.pinned)
+    assert all(_same(g, CPU.hash_image(i)) for g, i in zip(hasher.hash_batch(small), small, strict=True))
+    assert len(runtime.pinned) == before
+
+
+def test_the_gpu_hasher_feeds_from_two_threads_and_answers_every_caller() -> None:
+    gpu = GpuImageHasher(emulated_runtime(), max_batch=4, feeding_threads=2)
+    images = [structured_image(40 + seed % 3, 50, seed) for seed in range(24)]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(lambda image: gpu.hash_image(image, dihedral=DihedralMode.DCT), images))
+    finally:
+        gpu.close()
+    assert all(_same(g, CPU.hash_image(i, dihedral=DihedralMode.DCT)) for g, i in zip(got, images, strict=True))
