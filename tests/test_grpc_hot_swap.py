@@ -107,5 +107,7 @@ def test_hot_swap_under_load(tmp_path: Path) -> None:
     assert set(versions[:switch]) == {1} and set(versions[switch:]) == {2}  # one switch, never back
     assert all(decision == pb.NO_MATCH for decision, version in results if version == 1)
     assert all(decision == pb.MATCH for decision, version in results if version == 2)
-    # The old index (~100 MB) is gone: the process holds about what it held before the swap.
-    assert after - baseline < 40 * 1024 * 1024, f"{(after - baseline) / 2**20:.0f} MiB more after the swap"
+    # The old index (~100 MB) is gone: the process holds about what it held before the swap. Alone this
+    # measures 6-12 MiB; one full run in a fresh clone measured 42 (cause not pinned down: not reproduced in
+    # the same order of tests). A kept old index would add over 90.
+    assert after - baseline < 64 * 1024 * 1024, f"{(after - baseline) / 2**20:.0f} MiB more after the swap"
