@@ -22,6 +22,8 @@ class ReasonCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     UNREADABLE = "UNREADABLE"
     QUALITY_TOO_LOW = "QUALITY_TOO_LOW"
+    SYMLINK_LOOP = "SYMLINK_LOOP"  # a directory link that leads back into a directory being walked
+    ARCHIVE_LIMIT = "ARCHIVE_LIMIT"  # an archive member over the size, ratio or nesting limits (archive bombs)
 
     # One rejected line of a list file (the import goes on)
     BAD_LENGTH = "BAD_LENGTH"
