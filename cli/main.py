@@ -8,7 +8,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from cli import admin_command, bench_command, hash_command, lists_command, match_command, serve_command
+from cli import admin_command, bench_command, hash_command, lists_command, match_command, scan_command, serve_command
 from cli.common import fail, fail_with, os_error
 from hashing.errors import HashmatchError, ReasonCode
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     hash_command.register(commands)
     lists_command.register(commands)
     match_command.register(commands)
+    scan_command.register(commands)
     serve_command.register(commands)
     admin_command.register(commands)
     bench_command.register(commands)

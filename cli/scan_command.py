@@ -1,0 +1,163 @@
+"""`hashmatch scan`: an investigator's batch scan of folders and archives into a results folder, resumable."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import sys
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from cli.common import add_db_argument, fail, open_store
+from engine.matcher import DEFAULT_QUALITY_GATE, Matcher, MatchScope
+from engine.scan.journal import ScanJournal
+from engine.scan.progress import ProgressReporter
+from engine.scan.reports import ScanSummary, write_reports
+from engine.scan.runner import ScanRun, ScanRunner, ScanSettings
+from engine.scan.sources import ArchiveLimits
+from hashing.decode import DecodeLimits, DecodeOptions
+from hashing.errors import ReasonCode
+from hashing.media_hasher import HashOptions
+from hashing.pdq_hasher import DihedralMode
+
+EXIT_NO_MATCH, EXIT_MATCHES, EXIT_ERRORS, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def register(commands: Any) -> None:
+    scan = commands.add_parser(
+        "scan",
+        help="scan folders and archives into a results folder (resumable)",
+        description="Walk PATHs (folders recursively; zip and tar members read as streams, never extracted), hash "
+        "every input on every core, match it against the lists, and write results.jsonl, matches.csv, "
+        "summary.json and report.html into --out. Rerun the same command to resume an interrupted scan. Exit "
+        "status: 0 no match, 1 matches found, 2 inputs that could not be read (and no match), 130 interrupted.",
+    )
+    scan.add_argument("paths", nargs="+", metavar="PATH", type=Path)
+    scan.add_argument("--out", type=Path, required=True, help="results folder (also holds the state for resuming)")
+    scan.add_argument("--list", dest="lists", action="append", default=[], metavar="NAME", help="repeatable")
+    scan.add_argument("--workers", type=int, default=None, help="hashing processes (default: the CPU count)")
+    scan.add_argument("--no-dihedral", action="store_true", help="do not match rotated and flipped variants")
+    scan.add_argument("--quality-gate", type=int, default=DEFAULT_QUALITY_GATE)
+    scan.add_argument("--max-archive-depth", type=int, default=ArchiveLimits.max_depth, help="archives in archives")
+    scan.add_argument("--max-bytes", type=int, default=DecodeLimits.max_bytes, help="per input (and archive member)")
+    scan.add_argument("--max-pixels", type=int, default=DecodeLimits.max_pixels)
+    scan.add_argument(
+        "--progress",
+        choices=["auto", "live", "json", "none"],
+        default="auto",
+        help="on stderr: a live line on a terminal, JSON lines otherwise (auto)",
+    )
+    add_db_argument(scan)
+    scan.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    problem = _check(args)
+    if problem:
+        return fail(ReasonCode.USAGE, problem, 2)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    with open_store(args) as store:
+        matcher = Matcher.from_store(store, args.lists or None, quality_gate=args.quality_gate)
+        if not matcher.lists:
+            return fail(
+                ReasonCode.NO_ACTIVE_LIST, "no list has an active version: import one with 'hashmatch lists import'"
+            )
+        settings = _settings(args)
+        journal = ScanJournal(args.out)
+        try:
+            resumed = journal.claim_identity(_identity(args, matcher))
+            run_id = journal.start_run(started)
+            outcome = ScanRunner(matcher, journal, settings, _reporter(args.progress)).run(args.paths)
+            ended = datetime.now(UTC).isoformat(timespec="seconds")
+            journal.end_run(run_id, ended, outcome.interrupted, outcome.counters.hashed)
+            return _finish(args, journal, matcher, outcome, resumed, ended)
+        finally:
+            journal.close()
+
+
+def _check(args: argparse.Namespace) -> str | None:
+    if args.workers is not None and args.workers < 0:
+        return "--workers is at least 0 (0: hash in this process)"
+    if args.max_archive_depth < 0 or args.max_bytes < 1 or args.max_pixels < 1:
+        return "--max-archive-depth is at least 0, --max-bytes and --max-pixels at least 1"
+    if args.out.exists() and not args.out.is_dir():
+        return f"--out {args.out} exists and is not a folder"
+    return None
+
+
+def _settings(args: argparse.Namespace) -> ScanSettings:
+    limits = DecodeLimits(max_pixels=args.max_pixels, max_bytes=args.max_bytes)
+    dihedral = DihedralMode.NONE if args.no_dihedral else DihedralMode.DCT
+    return ScanSettings(
+        workers=os.cpu_count() or 1 if args.workers is None else args.workers,
+        hash_options=HashOptions(dihedral=dihedral, decode=DecodeOptions(limits=limits)),
+        limits=ArchiveLimits(max_member_bytes=args.max_bytes, max_depth=args.max_archive_depth),
+        scope=MatchScope(dihedral=not args.no_dihedral),
+    )
+
+
+def _identity(args: argparse.Namespace, matcher: Matcher) -> dict[str, Any]:
+    """What must not change between a scan and its resumption: mixed list versions or options in one result
+    set would not say what was matched against what."""
+    return {
+        "paths": [os.fsdecode(os.path.abspath(p)) for p in args.paths],
+        "lists": matcher.list_versions,
+        "dihedral": not args.no_dihedral,
+        "quality_gate": args.quality_gate,
+        "max_archive_depth": args.max_archive_depth,
+        "max_bytes": args.max_bytes,
+        "max_pixels": args.max_pixels,
+    }
+
+
+def _reporter(mode: str) -> ProgressReporter | None:
+    if mode == "none":
+        return None
+    live = sys.stderr.isatty() if mode == "auto" else mode == "live"
+    return ProgressReporter(sys.stderr, live)
+
+
+def _finish(
+    args: argparse.Namespace, journal: ScanJournal, matcher: Matcher, outcome: ScanRun, resumed: bool, ended: str
+) -> int:
+    journal.write_results(args.out / "results.jsonl")
+    done, hashed = journal.counts()
+    first = journal.first_start() or ended
+    seconds = (datetime.fromisoformat(ended) - datetime.fromisoformat(first)).total_seconds()
+    summary = ScanSummary(
+        started=first,
+        ended=ended,
+        seconds=seconds,
+        tool_version=_tool_version(),
+        host=f"{socket.gethostname()} ({platform.machine()}, {os.cpu_count()} CPUs)",
+        command=[os.fsdecode(a) for a in sys.argv],
+        list_versions=matcher.list_versions,
+        interrupted=outcome.interrupted,
+        progress=journal.progress(),
+        hashed=hashed,
+    )
+    report = write_reports(args.out, journal.records(), summary)
+    counts = report.get("by_decision", {})
+    matches = int(counts.get("match", 0)) + int(counts.get("needs_review", 0))
+    errors = int(counts.get("error", 0))
+    resumed_text = f", resumed ({outcome.counters.skipped:,} done before)" if resumed else ""
+    print(
+        f"scanned {done:,} inputs{resumed_text}: {matches:,} matched, {errors:,} could not be read; "
+        f"results in {args.out}",
+        file=sys.stderr,
+    )
+    if outcome.interrupted:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_MATCHES if matches else EXIT_ERRORS if errors else EXIT_NO_MATCH
+
+
+def _tool_version() -> str:
+    try:
+        return f"hashmatch {version('hashmatch')}"
+    except PackageNotFoundError:
+        return "hashmatch (not installed)"

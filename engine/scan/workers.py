@@ -1,0 +1,139 @@
+"""What a scan worker process does with one input: read it (bounded), digest it, claim its SHA-256 so that an
+exact duplicate is hashed once, then decode and hash it. Workers are processes, not threads: decoding and
+hashing hold the GIL for much of their time, and the scan must keep every core busy.
+
+A claim is a `setdefault` on a dictionary shared by every worker (a multiprocessing manager's; a plain dict
+when the scan runs in one process). It runs inside the manager process under its GIL, so exactly one input
+claims each SHA-256: that one is hashed, the others are answered as its duplicates.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import MutableMapping
+from dataclasses import dataclass, replace
+
+from engine.scan.records import ContentType, ItemProblem, ScanItem
+from hashing.decode import open_media_file
+from hashing.errors import MediaError, ReasonCode
+from hashing.exact import ExactDigests
+from hashing.media_hasher import HashOptions, MediaHasher
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    """A worker's answer, in plain values (it crosses a process boundary)."""
+
+    label: str
+    size: int | None
+    content_type: ContentType | None
+    digests: ExactDigests | None = None
+    pdq: str | None = None
+    quality: int | None = None
+    dihedral: tuple[str, ...] = ()
+    no_pdq: ItemProblem | None = None  # why there is no PDQ (the digests still match)
+    problem: ItemProblem | None = None  # nothing could be read: no digests either
+    duplicate_of: str | None = None  # the input with this SHA-256 that was hashed instead
+    hashed: bool = False  # decoded and hashed here (not a duplicate, not skipped)
+
+
+@dataclass
+class WorkerState:
+    hasher: MediaHasher
+    claims: MutableMapping[str, str]
+    max_bytes: int
+
+
+_STATE: WorkerState | None = None
+
+
+def start_worker(options: HashOptions, claims: MutableMapping[str, str]) -> None:
+    """Process initializer. Ctrl-C reaches the whole process group: the parent handles it and stops the
+    workers itself, so they ignore it instead of dying mid-result."""
+    global _STATE
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _STATE = WorkerState(MediaHasher(_without_digests(options)), claims, options.decode.limits.max_bytes)
+
+
+def state_for(options: HashOptions, claims: MutableMapping[str, str]) -> WorkerState:
+    """The same state for a scan that runs in its own process (tests, --workers 0)."""
+    return WorkerState(MediaHasher(_without_digests(options)), claims, options.decode.limits.max_bytes)
+
+
+def hash_in_worker(item: ScanItem) -> WorkerResult:
+    assert _STATE is not None, "start_worker runs first in every worker process"
+    return hash_item(item, _STATE)
+
+
+def hash_item(item: ScanItem, state: WorkerState) -> WorkerResult:
+    base = WorkerResult(item.label, item.size, item.content_type)
+    if item.problem is not None:
+        return _with(base, problem=item.problem)
+    try:
+        data, oversized = _read(item, state.max_bytes)
+    except MediaError as exc:
+        return _with(base, problem=ItemProblem(exc.reason, exc.detail))
+    if oversized is not None:
+        return _with(base, digests=oversized, size=oversized.size, no_pdq=_too_large(oversized.size, state.max_bytes))
+    digests = ExactDigests.of(data)
+    first = state.claims.setdefault(digests.sha256, item.label)
+    if first != item.label:
+        return _with(base, digests=digests, size=len(data), duplicate_of=first)
+    return _hashed(base, data, digests, state)
+
+
+def _hashed(base: WorkerResult, data: bytes, digests: ExactDigests, state: WorkerState) -> WorkerResult:
+    result = _with(base, digests=digests, size=len(data), hashed=True)
+    if not data:
+        return _with(result, no_pdq=ItemProblem(ReasonCode.EMPTY_INPUT, "no bytes to hash"))
+    skip = _not_an_image(base.content_type)
+    if skip is not None:
+        return _with(result, no_pdq=skip)
+    try:
+        hashes = state.hasher.hash_bytes(data)
+    except MediaError as exc:
+        return _with(result, no_pdq=ItemProblem(exc.reason, exc.detail))
+    return _with(
+        result,
+        pdq=hashes.pdq.hex(),
+        quality=hashes.pdq.quality,
+        dihedral=tuple(h.hex() for h in hashes.dihedral),
+    )
+
+
+def _not_an_image(content_type: ContentType | None) -> ItemProblem | None:
+    """Archives and videos are matched on their digests (an archive's members are scanned on their own);
+    anything else is given to the decoders, which know more formats than the sniffer names."""
+    if content_type is ContentType.ARCHIVE:
+        return ItemProblem(ReasonCode.UNSUPPORTED_FORMAT, "an archive: its members are scanned as inputs of their own")
+    if content_type is ContentType.VIDEO:
+        return ItemProblem(ReasonCode.UNSUPPORTED_FORMAT, "a video: matched on its exact digests (no video hashing)")
+    return None
+
+
+def _read(item: ScanItem, max_bytes: int) -> tuple[bytes, ExactDigests | None]:
+    """The input's bytes, or (b"", digests by streaming) for a file over the byte limit."""
+    if item.data is not None:
+        return item.data, None
+    assert item.path is not None, "an item without a problem has a path or data"
+    with open_media_file(item.path) as handle:
+        if os.fstat(handle.fileno()).st_size > max_bytes:
+            return b"", ExactDigests.of_stream(handle)
+        data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:  # it grew while read
+            return b"", ExactDigests.of_stream(handle, first=data)
+    return data, None
+
+
+def _too_large(size: int, limit: int) -> ItemProblem:
+    return ItemProblem(ReasonCode.TOO_LARGE, f"{size} bytes is over the limit of {limit}: digests only")
+
+
+def _without_digests(options: HashOptions) -> HashOptions:
+    """The worker digests once itself (before the claim); the hasher need not again."""
+    return HashOptions(options.contract, options.dihedral, options.fast_luma, False, options.decode)
+
+
+def _with(result: WorkerResult, **changes: object) -> WorkerResult:
+    return replace(result, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,205 @@
+"""`hashmatch scan` end to end on a generated tree (benign generated images only): the expected result line
+for every input, duplicates hashed once, reports written, exit status; and resumption after SIGKILL."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cli.main import main
+from engine.importers.formats import ImportFormat, records_from_text
+from engine.importing import import_records
+from engine.lists import HashList, SourceProgramme
+from engine.signals import SignalType
+from engine.store import Store
+from hashing.exact import ExactDigests
+from hashing.media_hasher import MediaHasher
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def image_bytes(seed: int, size: tuple[int, int] = (96, 80), kind: str = "JPEG") -> bytes:
+    """A benign generated picture: smooth colour gradients with a little noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0 : size[1], 0 : size[0]]
+    base = np.stack([x * rng.uniform(1, 3), y * rng.uniform(1, 3), (x + y) * rng.uniform(0.5, 2)], axis=-1)
+    pixels = (base + rng.normal(0, 6, base.shape)).clip(0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=kind, **({"quality": 92} if kind == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+def _tar_gz(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def build_tree(root: Path) -> dict[str, bytes]:
+    listed, other, in_zip, in_tar = (
+        image_bytes(1),
+        image_bytes(2, kind="PNG"),
+        image_bytes(3),
+        image_bytes(4, kind="PNG"),
+    )
+    rotated = io.BytesIO()
+    Image.open(io.BytesIO(listed)).rotate(90, expand=True).save(rotated, format="PNG")
+    broken = listed[: len(listed) // 2]
+    (root / "photos" / "sub").mkdir(parents=True)
+    files = {
+        "photos/a.jpg": listed,
+        "photos/b.png": other,
+        "photos/copy-of-a.jpg": listed,
+        "photos/sub/rotated.png": rotated.getvalue(),
+        "broken.jpg": broken,
+        "notes.txt": b"meeting at noon\n",
+        "empty.bin": b"",
+        "bundle.zip": _zip({"e.jpg": in_zip, "inner/nested.tar.gz": _tar_gz({"f.png": in_tar})}),
+        "bomb.zip": _zip({"zeros.bin": bytes(3 << 20)}),
+    }
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    (root / "photos" / "sub" / "loop").symlink_to(root / "photos")
+    os.mkfifo(root / "pipe")
+    return {"listed": listed, "in_zip": in_zip, "in_tar": in_tar, "broken": broken}
+
+
+def planted_rows(planted: dict[str, bytes]) -> list[str]:
+    hasher = MediaHasher()
+    return [
+        f"{hasher.hash_bytes(planted['listed']).pdq.hex()},pdq,A",
+        f"{hasher.hash_bytes(planted['in_zip']).pdq.hex()},pdq,E",
+        f"{ExactDigests.of(planted['in_tar']).md5},md5,F",
+        f"{ExactDigests.of(planted['broken']).md5},md5,B",
+    ]
+
+
+def build_store(db: Path, rows: list[str]) -> None:
+    with Store(db) as store:
+        store.create_list(HashList("ncmec", SourceProgramme.NCMEC, frozenset(SignalType)))
+        import_records(store, "ncmec", records_from_text("hash,type,id\n" + "\n".join(rows) + "\n", ImportFormat.CSV))
+
+
+def read_results(out: Path) -> dict[str, dict[str, object]]:
+    lines = (out / "results.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len({r["path"] for r in records}) == len(records), "an input appears twice"
+    return {r["path"]: r for r in records}
+
+
+def test_a_scan_reports_every_input_with_its_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree, out, db = tmp_path / "tree", tmp_path / "out", tmp_path / "h.db"
+    tree.mkdir()
+    build_store(db, planted_rows(build_tree(tree)))
+    code = main(["scan", str(tree), "--out", str(out), "--db", str(db), "--workers", "2", "--max-bytes", str(1 << 20)])
+    assert code == 1  # matches found
+    results = read_results(out)
+
+    def summary(path: str) -> tuple[object, ...]:
+        r = results[str(tree / path)] if "!" not in path else results[str(tree) + "/" + path]
+        ids = sorted(m["external_id"] for m in r["matches"])  # type: ignore[attr-defined]
+        error = r["error"]["reason"] if r["error"] else None  # type: ignore[index]
+        return r["decision"], r["type"], ids, error, tuple(r["reasons"]), r["duplicate_of"]  # type: ignore[arg-type]
+
+    copy_of = str(tree / "photos" / "a.jpg")
+    expected = {
+        "photos/a.jpg": ("match", "image", ["A"], None, (), None),
+        "photos/copy-of-a.jpg": ("match", "image", ["A"], None, (), copy_of),
+        "photos/b.png": ("no_match", "image", [], None, (), None),
+        "photos/sub/rotated.png": ("match", "image", ["A"], None, (), None),
+        "photos/sub/loop": ("error", None, [], "SYMLINK_LOOP", (), None),
+        "broken.jpg": ("match", "image", ["B"], None, ("UNDECODABLE",), None),
+        "notes.txt": ("no_match", "other", [], None, ("UNSUPPORTED_FORMAT",), None),
+        "empty.bin": ("no_match", "other", [], None, ("EMPTY_INPUT",), None),
+        "pipe": ("error", None, [], "UNREADABLE", (), None),
+        "bundle.zip": ("no_match", "archive", [], None, ("UNSUPPORTED_FORMAT",), None),
+        "bundle.zip!e.jpg": ("match", "image", ["E"], None, (), None),
+        "bundle.zip!inner/nested.tar.gz": ("no_match", "archive", [], None, ("UNSUPPORTED_FORMAT",), None),
+        "bundle.zip!inner/nested.tar.gz!f.png": ("match", "image", ["F"], None, (), None),
+        "bomb.zip": ("no_match", "archive", [], None, ("UNSUPPORTED_FORMAT",), None),
+        "bomb.zip!zeros.bin": ("error", None, [], "ARCHIVE_LIMIT", (), None),
+    }
+    assert {path: summary(path) for path in expected} == expected
+    assert len(results) == len(expected)
+    rotated = results[str(tree / "photos/sub/rotated.png")]["matches"][0]  # type: ignore[index]
+    assert rotated["dihedral_variant"] not in (None, "orig")
+    summary_json = json.loads((out / "summary.json").read_text())
+    assert summary_json["totals"]["hashed"] == 11  # every readable input once; the copy of a.jpg was not
+    for name in ("matches.csv", "report.html", "summary.json", "results.jsonl"):
+        assert (out / name).stat().st_size > 0
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def _scan_command(tree: Path, out: Path, db: Path) -> list[str]:
+    return [sys.executable, "-m", "cli.main", "scan", str(tree), "--out", str(out), "--db", str(db),
+            "--workers", "1", "--progress", "none"]  # fmt: skip
+
+
+def _journal_rows(out: Path) -> int:
+    try:
+        with sqlite3.connect(out / "scan.sqlite", timeout=1) as db:
+            return int(db.execute("SELECT count(*) FROM results").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def test_a_killed_scan_resumes_to_the_same_results_without_hashing_done_inputs_again(tmp_path: Path) -> None:
+    tree, db = tmp_path / "tree", tmp_path / "h.db"
+    (tree / "batch").mkdir(parents=True)
+    for number in range(240):
+        (tree / "batch" / f"{number:04}.png").write_bytes(image_bytes(100 + number, (160, 120), "PNG"))
+    (tree / "batch" / "0239-copy.png").write_bytes((tree / "batch" / "0003.png").read_bytes())
+    build_store(db, [f"{MediaHasher().hash_bytes(image_bytes(103, (160, 120), 'PNG')).pdq.hex()},pdq,A"])
+
+    whole = tmp_path / "whole"
+    assert subprocess.run(_scan_command(tree, whole, db), cwd=ROOT, timeout=600).returncode == 1
+
+    resumed = tmp_path / "resumed"
+    first = subprocess.Popen(_scan_command(tree, resumed, db), cwd=ROOT, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while _journal_rows(resumed) < 60:
+        assert first.poll() is None, "the scan ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)  # the scan and its workers, as a power cut would
+    first.wait()
+    with sqlite3.connect(resumed / "scan.sqlite") as journal:
+        done_before, hashed_before = journal.execute("SELECT count(*), sum(hashed) FROM results").fetchone()
+    assert 60 <= done_before < 241
+    assert subprocess.run(_scan_command(tree, resumed, db), cwd=ROOT, timeout=600).returncode == 1
+
+    def lines(out: Path) -> list[str]:
+        return sorted((out / "results.jsonl").read_text().splitlines())
+
+    assert lines(resumed) == lines(whole)
+    with sqlite3.connect(resumed / "scan.sqlite") as journal:
+        runs = journal.execute("SELECT hashed FROM runs WHERE ended IS NOT NULL").fetchall()
+    with sqlite3.connect(whole / "scan.sqlite") as journal:
+        (hashed_whole,) = journal.execute("SELECT hashed FROM runs").fetchone()
+    assert len(runs) == 1  # the killed run never ended
+    assert hashed_before + runs[0][0] == hashed_whole == 240  # nothing done before the kill was hashed again
