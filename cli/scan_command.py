@@ -20,7 +20,7 @@ from engine.scan.reports import ScanSummary, write_reports
 from engine.scan.runner import ScanRun, ScanRunner, ScanSettings
 from engine.scan.sources import ArchiveLimits
 from hashing.decode import DecodeLimits, DecodeOptions
-from hashing.errors import ReasonCode
+from hashing.errors import HashmatchError, ReasonCode
 from hashing.media_hasher import HashOptions
 from hashing.pdq_hasher import DihedralMode
 
@@ -34,7 +34,8 @@ def register(commands: Any) -> None:
         description="Walk PATHs (folders recursively; zip and tar members read as streams, never extracted), hash "
         "every input on every core, match it against the lists, and write results.jsonl, matches.csv, "
         "summary.json and report.html into --out. Rerun the same command to resume an interrupted scan. Exit "
-        "status: 0 no match, 1 matches found, 2 inputs that could not be read (and no match), 130 interrupted.",
+        "status: 0 no match, 1 matches found, 2 errors (inputs that could not be read and no match, or a scan that "
+        "could not run), 130 interrupted.",
     )
     scan.add_argument("paths", nargs="+", metavar="PATH", type=Path)
     scan.add_argument("--out", type=Path, required=True, help="results folder (also holds the state for resuming)")
@@ -69,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
         settings = _settings(args)
         journal = ScanJournal(args.out)
         try:
-            resumed = journal.claim_identity(_identity(args, matcher))
+            try:
+                resumed = journal.claim_identity(_identity(args, matcher))
+            except HashmatchError as error:
+                return fail(error.reason, error.detail, EXIT_ERRORS)
             run_id = journal.start_run(started)
             outcome = ScanRunner(matcher, journal, settings, _reporter(args.progress)).run(args.paths)
             ended = datetime.now(UTC).isoformat(timespec="seconds")
@@ -86,6 +90,18 @@ def _check(args: argparse.Namespace) -> str | None:
         return "--max-archive-depth is at least 0, --max-bytes and --max-pixels at least 1"
     if args.out.exists() and not args.out.is_dir():
         return f"--out {args.out} exists and is not a folder"
+    return _overlap(args.paths)
+
+
+def _overlap(paths: list[Path]) -> str | None:
+    """A path given twice, or inside another one, would be scanned twice under two names."""
+    real = [Path(os.path.realpath(p)) for p in paths]
+    for i, one in enumerate(real):
+        for j, other in enumerate(real):
+            if i != j and (one == other or other in one.parents):
+                return (
+                    f"{os.fsdecode(paths[i])} is {'the same as' if one == other else 'inside'} {os.fsdecode(paths[j])}"
+                )
     return None
 
 
@@ -104,7 +120,10 @@ def _identity(args: argparse.Namespace, matcher: Matcher) -> dict[str, Any]:
     """What must not change between a scan and its resumption: mixed list versions or options in one result
     set would not say what was matched against what."""
     return {
-        "paths": [os.fsdecode(os.path.abspath(p)) for p in args.paths],
+        # As typed, with the folder they are relative to: result lines name inputs as typed, so a resume
+        # that spells a path differently would name every input anew.
+        "paths": [os.fsdecode(p) for p in args.paths],
+        "cwd": os.getcwd(),
         "lists": matcher.list_versions,
         "dihedral": not args.no_dihedral,
         "quality_gate": args.quality_gate,

@@ -203,3 +203,82 @@ def test_a_killed_scan_resumes_to_the_same_results_without_hashing_done_inputs_a
         (hashed_whole,) = journal.execute("SELECT hashed FROM runs").fetchone()
     assert len(runs) == 1  # the killed run never ended
     assert hashed_before + runs[0][0] == hashed_whole == 240  # nothing done before the kill was hashed again
+
+
+def _store_with_one_listed(db: Path, data: bytes) -> None:
+    build_store(db, [f"{MediaHasher().hash_bytes(data).pdq.hex()},pdq,LISTED"])
+
+
+def test_members_of_one_name_each_get_their_own_line(tmp_path: Path) -> None:
+    """A tar holding x.jpg twice (harmless first, listed second) must not hide the listed one."""
+    harmless, listed = image_bytes(7), image_bytes(8)
+    tree, out, db = tmp_path / "tree", tmp_path / "out", tmp_path / "h.db"
+    tree.mkdir()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for data in (harmless, listed):
+            info = tarfile.TarInfo("x.jpg")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    (tree / "a.tar").write_bytes(buffer.getvalue())
+    _store_with_one_listed(db, listed)
+    assert main(["scan", str(tree), "--out", str(out), "--db", str(db), "--workers", "0"]) == 1
+    results = read_results(out)
+    assert results[f"{tree}/a.tar!x.jpg"]["decision"] == "no_match"
+    assert results[f"{tree}/a.tar!x.jpg#2"]["decision"] == "match"
+
+
+def test_names_that_are_not_utf8_never_collide_with_their_escaped_spelling(tmp_path: Path) -> None:
+    tree, out, db = tmp_path / "tree", tmp_path / "out", tmp_path / "h.db"
+    tree.mkdir()
+    listed = image_bytes(9)
+    (tree / os.fsdecode(b"x\xff.jpg")).write_bytes(image_bytes(10))  # a name that is not UTF-8
+    (tree / "x\\xff.jpg").write_bytes(listed)
+    _store_with_one_listed(db, listed)
+    assert main(["scan", str(tree), "--out", str(out), "--db", str(db), "--workers", "0"]) == 1
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and sorted(json.loads(line)["decision"] for line in lines) == ["match", "no_match"]
+
+
+def test_a_scan_that_cannot_run_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree, db = tmp_path / "tree", tmp_path / "h.db"
+    (tree / "inner").mkdir(parents=True)
+    (tree / "a.jpg").write_bytes(image_bytes(11))
+    _store_with_one_listed(db, image_bytes(12))
+    base = ["--db", str(db), "--workers", "0"]
+    assert main(["scan", str(tree), str(tree / "inner"), "--out", str(tmp_path / "o1"), *base]) == 2
+    assert "is inside" in capsys.readouterr().err
+    assert main(["scan", str(tree), "--out", str(tmp_path / "o2"), *base]) == 0
+    # The same folder for another scan (other paths) is refused, not mixed.
+    assert main(["scan", str(tree / "inner"), "--out", str(tmp_path / "o2"), *base]) == 2
+    err = capsys.readouterr().err
+    assert "USAGE" in err and "different scan" in err and "Traceback" not in err
+
+
+def test_a_dead_worker_costs_a_retry_and_never_the_scan(tmp_path: Path) -> None:
+    """Inputs in flight when a worker dies are retried alone; one that fails alone too gets INTERNAL."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from engine.matcher import Matcher
+    from engine.scan.journal import ScanJournal
+    from engine.scan.records import ContentType, ScanItem
+    from engine.scan.runner import ScanRunner, ScanSettings
+
+    db = tmp_path / "h.db"
+    _store_with_one_listed(db, image_bytes(13))
+    with Store(db) as store:
+        runner = ScanRunner(Matcher.from_store(store), ScanJournal(tmp_path / "out"), ScanSettings(workers=1))
+    item = ScanItem("x.jpg", 10, ContentType.IMAGE)
+    died: Future[object] = Future()
+    died.set_exception(BrokenProcessPool("a worker died"))
+    assert runner._result_of(died, item) is None  # type: ignore[arg-type]
+    assert runner._retry == [item] and runner._broken
+    runner._retry.clear()
+    runner._retried.add(item.label)
+    result = runner._result_of(died, item)  # type: ignore[arg-type]
+    assert result is not None and result.problem is not None and result.problem.reason == "INTERNAL"
+    failed: Future[object] = Future()
+    failed.set_exception(ValueError("a bug"))
+    other = runner._result_of(failed, ScanItem("y.jpg"))  # type: ignore[arg-type]
+    assert other is not None and other.problem is not None and "bug" in other.problem.detail

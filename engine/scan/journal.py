@@ -25,7 +25,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS identity (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS results (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    label TEXT NOT NULL UNIQUE,
+    label BLOB NOT NULL UNIQUE,
     sha256 TEXT,
     hashed INTEGER NOT NULL,
     record TEXT NOT NULL
@@ -39,8 +39,7 @@ class ScanJournal:
     def __init__(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
         self.path = out / JOURNAL_NAME
-        # Labels are file names from seized media: any bytes. SQLite stores them as the UTF-8 of their
-        # surrogate-escaped text, which round-trips.
+        # Labels are file names from seized media, any bytes: they are keyed as those bytes (label_key).
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -65,13 +64,14 @@ class ScanJournal:
             )
         return True
 
-    def done_labels(self) -> set[str]:
-        return {label for (label,) in self._db.execute("SELECT label FROM results")}
+    def done_labels(self) -> set[bytes]:
+        """The label_key of every input with a result line."""
+        return {bytes(label) for (label,) in self._db.execute("SELECT label FROM results")}
 
     def hashed_digests(self) -> dict[str, str]:
         """sha256 -> label of every input hashed so far: duplicates found after a resume point at these."""
         rows = self._db.execute("SELECT sha256, label FROM results WHERE hashed = 1 AND sha256 IS NOT NULL")
-        return {sha256: label for sha256, label in rows}
+        return {sha256: label_of_key(bytes(key)) for sha256, key in rows}
 
     def record_of(self, label: str) -> ScanRecord | None:
         row = self._db.execute("SELECT record FROM results WHERE label = ?", (label_key(label),)).fetchone()
@@ -147,7 +147,11 @@ class _Transaction:
         self._db.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
-def label_key(label: str) -> str:
-    """A label as the journal keys it: file names that are not UTF-8 arrive surrogate-escaped, which SQLite
-    cannot store as text."""
-    return label.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+def label_key(label: str) -> bytes:
+    """A label as the journal keys it: its bytes. File names that are not UTF-8 arrive surrogate-escaped, and
+    no text form of them could be told apart from every name that is."""
+    return label.encode("utf-8", "surrogateescape")
+
+
+def label_of_key(key: bytes) -> str:
+    return key.decode("utf-8", "surrogateescape")

@@ -11,18 +11,24 @@ Ctrl-C stops the walk, lets the inputs in flight finish, and checkpoints: nothin
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.context
+import signal
+import threading
 import time
-from collections.abc import Iterable, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from engine.matcher import EVERYTHING, Matcher, MatchScope, QueryHashes
 from engine.scan.journal import ScanJournal, label_key
 from engine.scan.progress import ProgressReporter, ScanCounters
-from engine.scan.records import Decision, ScanItem, ScanRecord
+from engine.scan.records import Decision, ItemProblem, ScanItem, ScanRecord
 from engine.scan.sources import ArchiveLimits, walk
 from engine.scan.workers import WorkerResult, hash_in_worker, hash_item, start_worker, state_for
+from hashing.errors import ReasonCode
 from hashing.media_hasher import HashOptions
 from hashing.pdq_hash import PdqHash
 
@@ -55,24 +61,29 @@ class ScanRunner:
         self._pending: list[WorkerResult] = []
         self._waiting: dict[str, list[WorkerResult]] = {}  # original's label -> its duplicates
         self._last_checkpoint = time.monotonic()
+        self._stop = threading.Event()
+        self._broken = False  # a worker process died: the pool must be replaced
+        self._retry: list[ScanItem] = []  # inputs in flight when a worker died, to be tried again alone
+        self._retried: set[str] = set()
 
     def run(self, paths: Sequence[Path]) -> ScanRun:
         done = self.journal.done_labels()
         items = (item for item in walk(paths, self.settings.limits) if not self._already(item, done))
-        interrupted = False
-        try:
-            if self.settings.workers == 0:
-                self._run_here(items)
-            else:
-                self._run_in_workers(items)
-        except KeyboardInterrupt:
-            interrupted = True
+        with _stop_on_interrupt() as stop:
+            self._stop = stop
+            try:
+                if self.settings.workers == 0:
+                    self._run_here(items)
+                else:
+                    self._run_in_workers(items)
+            except KeyboardInterrupt:  # where no handler could be installed (not the main thread)
+                stop.set()
         self._checkpoint(final=True)
         if self.reporter is not None:
             self.reporter.finish(self.counters)
-        return ScanRun(interrupted, self.counters)
+        return ScanRun(stop.is_set(), self.counters)
 
-    def _already(self, item: ScanItem, done: set[str]) -> bool:
+    def _already(self, item: ScanItem, done: set[bytes]) -> bool:
         if label_key(item.label) in done:
             self.counters.skipped += 1
             return True
@@ -81,39 +92,102 @@ class ScanRunner:
     def _run_here(self, items: Iterable[ScanItem]) -> None:
         state = state_for(self.settings.hash_options, self._claims_from_journal({}))
         for item in items:
+            if self._stop.is_set():
+                return
             self._take(hash_item(item, state))
 
     def _run_in_workers(self, items: Iterable[ScanItem]) -> None:
-        # forkserver: workers start from a clean process, not a fork of this one and its threads.
-        context = multiprocessing.get_context("forkserver")
+        context = _process_context()
         with context.Manager() as manager:
             claims = self._claims_from_journal(manager.dict())
-            pool = ProcessPoolExecutor(
-                self.settings.workers, context, initializer=start_worker, initargs=(self.settings.hash_options, claims)
-            )
-            in_flight: set[Future[WorkerResult]] = set()
+            pool = self._pool(context, claims)
+            in_flight: dict[Future[WorkerResult], ScanItem] = {}
             try:
                 for item in items:
+                    if self._stop.is_set():
+                        return
                     while len(in_flight) >= 2 * self.settings.workers:
-                        in_flight = self._collect(in_flight)
-                    in_flight.add(pool.submit(hash_in_worker, item))
+                        self._collect(in_flight)
+                    if self._broken:  # a worker died: its pool is gone, a new one takes the rest
+                        self._replace_pool(pool, in_flight, context, claims)
+                        pool, self._broken = self._pool(context, claims), False
+                    in_flight[pool.submit(hash_in_worker, item)] = item
                 while in_flight:
-                    in_flight = self._collect(in_flight)
+                    self._collect(in_flight)
+                self._replace_pool(pool, in_flight, context, claims)
             finally:
-                # After Ctrl-C: inputs not started are dropped (the next run does them); those running finish
-                # and are kept.
+                # After Ctrl-C: the inputs in flight finish and are kept; the rest are the next run's.
                 pool.shutdown(wait=True, cancel_futures=True)
-                for future in in_flight:
-                    if future.done() and not future.cancelled() and future.exception() is None:
-                        self._pending.append(future.result())
+                while in_flight:
+                    self._collect(in_flight)
 
-    def _collect(self, in_flight: set[Future[WorkerResult]]) -> set[Future[WorkerResult]]:
-        finished, still = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
+    def _replace_pool(
+        self,
+        pool: ProcessPoolExecutor,
+        in_flight: dict[Future[WorkerResult], ScanItem],
+        context: multiprocessing.context.BaseContext,
+        claims: MutableMapping[str, str],
+    ) -> None:
+        """Finish with a pool: collect what is in flight, then retry alone what a dead worker took down."""
+        while in_flight:
+            self._collect(in_flight)
+        pool.shutdown(wait=True, cancel_futures=True)
+        self._retry_alone(context, claims)
+
+    def _pool(
+        self, context: multiprocessing.context.BaseContext, claims: MutableMapping[str, str], workers: int = 0
+    ) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            workers or self.settings.workers,
+            context,
+            initializer=start_worker,
+            initargs=(self.settings.hash_options, claims),
+        )
+
+    def _collect(self, in_flight: dict[Future[WorkerResult], ScanItem]) -> None:
+        finished, _ = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
         for future in finished:
-            self._take(future.result())
+            item = in_flight.pop(future)
+            if future.cancelled():
+                continue  # never started (Ctrl-C): the next run does it
+            result = self._result_of(future, item)
+            if result is not None:
+                self._take(result)
         if not finished:
             self._checkpoint()  # a slow input must not hold back the results already in
-        return still
+
+    def _result_of(self, future: Future[WorkerResult], item: ScanItem) -> WorkerResult | None:
+        """The worker's answer. When a worker process dies (killed, out of memory, a crash in a decoder) every
+        input in flight fails with it: each is retried on its own once (None: retry later), and one that
+        fails alone too gets an INTERNAL error line instead of ending the scan."""
+        failure = future.exception()
+        if failure is None:
+            return future.result()
+        if isinstance(failure, BrokenProcessPool):
+            self._broken = True
+            if item.label not in self._retried:
+                self._retry.append(item)
+                return None
+            detail = "the process hashing it died (killed, out of memory, or a crash in a decoder)"
+        else:
+            detail = "an unexpected failure while hashing it (a bug: please report it)"
+        return WorkerResult(item.label, item.size, item.content_type, problem=ItemProblem(ReasonCode.INTERNAL, detail))
+
+    def _retry_alone(self, context: multiprocessing.context.BaseContext, claims: MutableMapping[str, str]) -> None:
+        """The inputs a dead worker took down with it, one at a time, each in a fresh pool if need be."""
+        while self._retry and not self._stop.is_set():
+            item = self._retry.pop(0)
+            self._retried.add(item.label)
+            # A claim made by the dead attempt would make the input its own duplicate.
+            if item.label in claims.values():
+                for sha256 in [key for key, label in claims.items() if label == item.label]:
+                    del claims[sha256]
+            with self._pool(context, claims, workers=1) as pool:
+                future = pool.submit(hash_in_worker, item)
+                wait([future])
+                result = self._result_of(future, item)
+            if result is not None:
+                self._take(result)
 
     def _claims_from_journal(self, claims: MutableMapping[str, str]) -> MutableMapping[str, str]:
         claims.update(self.journal.hashed_digests())
@@ -204,3 +278,25 @@ def _query(result: WorkerResult) -> QueryHashes:
         sha256=bytes.fromhex(digests.sha256),
         reasons=(result.no_pdq.reason,) if result.no_pdq is not None else (),
     )
+
+
+def _process_context() -> multiprocessing.context.BaseContext:
+    """fork starts workers in a fraction of a second (measured: the first result after 0.4 s against 1.3 s
+    with forkserver, which re-imports everything in each worker), but forking a process that runs other
+    threads can copy a lock held by one of them: then forkserver."""
+    return multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+
+
+@contextmanager
+def _stop_on_interrupt() -> Iterator[threading.Event]:
+    """Ctrl-C sets a flag the loop checks between inputs, instead of raising wherever the main thread happens
+    to be (in a commit, in the middle of a batch): the scan then stops at a clean point."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGINT, lambda number, frame: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -312,11 +312,12 @@ def _zip_items(source: IO[bytes], label: str, depth: int, budget: _Budget, limit
     except _DAMAGED as exc:
         yield _damaged(label, _KIND_NAMES[ArchiveKind.ZIP], exc)
         return
+    seen: dict[str, int] = {}
     with archive:
         for info in archive.infolist():
             if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):
                 continue
-            member_label = label + ARCHIVE_SEPARATOR + info.filename
+            member_label = _unique(label + ARCHIVE_SEPARATOR + info.filename, seen)
             read = _zip_member_problem(info, limits) or _read_zip_member(archive, info, budget, limits)
             if isinstance(read, ItemProblem):
                 yield ScanItem(member_label, problem=read)
@@ -373,6 +374,7 @@ def _tar_items(
     except _DAMAGED as exc:
         yield _damaged(label, what, exc)
         return
+    seen: dict[str, int] = {}
     with archive:
         while True:
             try:
@@ -386,7 +388,7 @@ def _tar_items(
                 return
             if not member.isfile():  # directories, links, devices: no content of their own
                 continue
-            member_label = label + ARCHIVE_SEPARATOR + member.name
+            member_label = _unique(label + ARCHIVE_SEPARATOR + member.name, seen)
             if member.size > limits.max_member_bytes:
                 if not charge_members and member.size > budget.remaining:
                     raise _BudgetSpentError  # skipping it would unpack it: stop before, not after
@@ -511,3 +513,11 @@ def _os_words(exc: OSError, what: str) -> str:
 
 def _problem(reason: ReasonCode, detail: str) -> ItemProblem:
     return ItemProblem(reason, detail)
+
+
+def _unique(member_label: str, seen: dict[str, int]) -> str:
+    """An archive may hold two members of one name (a zip appended to, a tar with a file added twice): each is
+    its own input and needs its own result line, so repeats are named `name#2`, `name#3`, in archive order."""
+    count = seen.get(member_label, 0) + 1
+    seen[member_label] = count
+    return member_label if count == 1 else f"{member_label}#{count}"
