@@ -27,7 +27,7 @@ from hashing.device import Device, DeviceChoice, GpuUnavailableError, select_dev
 from hashing.errors import ReasonCode
 
 ROOT = Path(__file__).resolve().parents[1]
-SUITES = ("hashing", "index", "import", "grpc", "verdicts", "gpu", "robustness")
+SUITES = ("hashing", "index", "import", "grpc", "verdicts", "scan", "gpu", "robustness")
 QUICK_ENV = {
     "HASHMATCH_BENCH_SIZES": "1e5",
     "HASHMATCH_BENCH_IMPORT_LINES": "1e5",
@@ -35,6 +35,7 @@ QUICK_ENV = {
     "HASHMATCH_BENCH_GRPC_REQUESTS": "40",
     "HASHMATCH_BENCH_VERDICT_ROWS": "1e5",
     "HASHMATCH_BENCH_VERDICT_QUERIES": "5e3",
+    "HASHMATCH_BENCH_SCAN_FILES": "60",
     "HASHMATCH_BENCH_GPU_ROWS": "1e6",
     "HASHMATCH_BENCH_GPU_BIG_ROWS": "1e7",
     "HASHMATCH_BENCH_GPU_FILES": "500",
@@ -46,6 +47,7 @@ FULL_ENV = {
     "HASHMATCH_BENCH_GRPC_REQUESTS": "400",
     "HASHMATCH_BENCH_VERDICT_ROWS": "1e6",
     "HASHMATCH_BENCH_VERDICT_QUERIES": "2e4",
+    "HASHMATCH_BENCH_SCAN_FILES": "2000",
 }
 PACKAGES = (
     "hashmatch",
@@ -65,6 +67,7 @@ PYTEST_FILES = {
     "import": ["test_bench_import.py"],
     "grpc": ["test_bench_grpc.py"],
     "verdicts": ["test_bench_verdicts.py"],
+    "scan": ["test_bench_scan.py"],
     "gpu": ["test_bench_gpu.py"],
 }
 SUMMARIES = {
@@ -73,6 +76,7 @@ SUMMARIES = {
     "import": "summarize_index",
     "grpc": "summarize_grpc",
     "verdicts": "summarize_verdicts",
+    "scan": "summarize_scan",
     "gpu": "summarize_gpu",
 }
 
