@@ -282,3 +282,22 @@ def test_a_dead_worker_costs_a_retry_and_never_the_scan(tmp_path: Path) -> None:
     failed.set_exception(ValueError("a bug"))
     other = runner._result_of(failed, ScanItem("y.jpg"))  # type: ignore[arg-type]
     assert other is not None and other.problem is not None and "bug" in other.problem.detail
+
+
+def test_a_resumed_scan_expands_archives_recorded_before_their_members(tmp_path: Path) -> None:
+    """Interrupted after an archive's own line but before its members': the rerun reads the archive again."""
+    tree, out, db = tmp_path / "tree", tmp_path / "out", tmp_path / "h.db"
+    tree.mkdir()
+    listed = image_bytes(14)
+    (tree / "bundle.zip").write_bytes(_zip({"a.jpg": listed, "b.png": image_bytes(15, kind="PNG")}))
+    (tree / "c.jpg").write_bytes(image_bytes(16))
+    _store_with_one_listed(db, listed)
+    command = ["scan", str(tree), "--out", str(out), "--db", str(db), "--workers", "0"]
+    assert main(command) == 1
+    whole = sorted((out / "results.jsonl").read_text().splitlines())
+    with sqlite3.connect(out / "scan.sqlite") as journal:
+        journal.execute("DELETE FROM results WHERE instr(CAST(label AS TEXT), '!') > 0")
+    assert main(command) == 1
+    assert sorted((out / "results.jsonl").read_text().splitlines()) == whole
+    with sqlite3.connect(out / "scan.sqlite") as journal:
+        assert [hashed for (hashed,) in journal.execute("SELECT hashed FROM runs ORDER BY rowid")] == [4, 2]

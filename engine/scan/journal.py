@@ -68,6 +68,12 @@ class ScanJournal:
         """The label_key of every input with a result line."""
         return {bytes(label) for (label,) in self._db.execute("SELECT label FROM results")}
 
+    def done_archives(self) -> set[bytes]:
+        """The label_key of every input recorded as an archive: a resumed scan expands those on disk again,
+        since their members may not all be done."""
+        rows = self._db.execute("SELECT label FROM results WHERE json_extract(record, '$.type') = 'archive'")
+        return {bytes(label) for (label,) in rows}
+
     def hashed_digests(self) -> dict[str, str]:
         """sha256 -> label of every input hashed so far: duplicates found after a resume point at these."""
         rows = self._db.execute("SELECT sha256, label FROM results WHERE hashed = 1 AND sha256 IS NOT NULL")

@@ -15,7 +15,8 @@ import multiprocessing.context
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator, MutableMapping, Sequence
+from collections import deque
+from collections.abc import Iterator, MutableMapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from engine.matcher import EVERYTHING, Matcher, MatchScope, QueryHashes
 from engine.scan.journal import ScanJournal, label_key
 from engine.scan.progress import ProgressReporter, ScanCounters
 from engine.scan.records import Decision, ItemProblem, ScanItem, ScanRecord
-from engine.scan.sources import ArchiveLimits, walk
+from engine.scan.sources import ArchiveLimits, archive_members, walk
 from engine.scan.workers import WorkerResult, hash_in_worker, hash_item, start_worker, state_for
 from hashing.errors import ReasonCode
 from hashing.media_hasher import HashOptions
@@ -65,17 +66,23 @@ class ScanRunner:
         self._broken = False  # a worker process died: the pool must be replaced
         self._retry: list[ScanItem] = []  # inputs in flight when a worker died, to be tried again alone
         self._retried: set[str] = set()
+        self._archives: deque[Iterator[ScanItem]] = deque()  # archives on disk whose members are still to come
+        self._walker: Iterator[ScanItem] = iter(())
+        self._done: set[bytes] = set()
+        self._done_archives: set[bytes] = set()
 
     def run(self, paths: Sequence[Path]) -> ScanRun:
-        done = self.journal.done_labels()
-        items = (item for item in walk(paths, self.settings.limits) if not self._already(item, done))
+        self._done = self.journal.done_labels()
+        self._done_archives = self.journal.done_archives()
+        # Plain files are not opened here: the workers read them anyway, sniff them, and hand archives back.
+        self._walker = walk(paths, self.settings.limits, sniff=False)
         with _stop_on_interrupt() as stop:
             self._stop = stop
             try:
                 if self.settings.workers == 0:
-                    self._run_here(items)
+                    self._run_here()
                 else:
-                    self._run_in_workers(items)
+                    self._run_in_workers()
             except KeyboardInterrupt:  # where no handler could be installed (not the main thread)
                 stop.set()
         self._checkpoint(final=True)
@@ -83,38 +90,60 @@ class ScanRunner:
             self.reporter.finish(self.counters)
         return ScanRun(stop.is_set(), self.counters)
 
-    def _already(self, item: ScanItem, done: set[bytes]) -> bool:
-        if label_key(item.label) in done:
-            self.counters.skipped += 1
-            return True
-        return False
+    def _next_input(self) -> ScanItem | None:
+        """The next input not done yet: members of the archives found so far first, then the walk. None when
+        both are exhausted (more archives may still come back from inputs in flight)."""
+        while True:
+            if self._archives:
+                item = next(self._archives[0], None)
+                if item is None:
+                    self._archives.popleft()
+                    continue
+            else:
+                item = next(self._walker, None)
+                if item is None:
+                    return None
+            if not self._already(item):  # (a done archive on disk queues its members here)
+                return item
 
-    def _run_here(self, items: Iterable[ScanItem]) -> None:
+    def _already(self, item: ScanItem) -> bool:
+        key = label_key(item.label)
+        if key not in self._done:
+            return False
+        self.counters.skipped += 1
+        if key in self._done_archives and item.path is not None:  # done before: its members may not be
+            self._archives.append(archive_members(item.path, self.settings.limits))
+        return True
+
+    def _run_here(self) -> None:
         state = state_for(self.settings.hash_options, self._claims_from_journal({}))
-        for item in items:
-            if self._stop.is_set():
-                return
+        while not self._stop.is_set() and (item := self._next_input()) is not None:
             self._take(hash_item(item, state))
 
-    def _run_in_workers(self, items: Iterable[ScanItem]) -> None:
+    def _run_in_workers(self) -> None:
         context = _process_context()
         with context.Manager() as manager:
             claims = self._claims_from_journal(manager.dict())
             pool = self._pool(context, claims)
             in_flight: dict[Future[WorkerResult], ScanItem] = {}
             try:
-                for item in items:
-                    if self._stop.is_set():
-                        return
-                    while len(in_flight) >= 2 * self.settings.workers:
+                while not self._stop.is_set():
+                    if len(in_flight) >= 2 * self.settings.workers:
                         self._collect(in_flight)
+                        continue
+                    item = self._next_input()
+                    if item is None:
+                        if in_flight:
+                            self._collect(in_flight)  # what is left may still hand back archives
+                            continue
+                        if not self._retry:
+                            break
+                        self._retry_alone(context, claims)
+                        continue
                     if self._broken:  # a worker died: its pool is gone, a new one takes the rest
                         self._replace_pool(pool, in_flight, context, claims)
                         pool, self._broken = self._pool(context, claims), False
                     in_flight[pool.submit(hash_in_worker, item)] = item
-                while in_flight:
-                    self._collect(in_flight)
-                self._replace_pool(pool, in_flight, context, claims)
             finally:
                 # After Ctrl-C: the inputs in flight finish and are kept; the rest are the next run's.
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -194,6 +223,8 @@ class ScanRunner:
         return claims
 
     def _take(self, result: WorkerResult) -> None:
+        if result.archive_on_disk:
+            self._archives.append(archive_members(Path(result.label), self.settings.limits))
         self._pending.append(result)
         due = time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_seconds
         if due or len(self._pending) >= self.settings.checkpoint_items:

@@ -161,16 +161,20 @@ class _Found:
     is_link: bool
 
 
-def walk(paths: Sequence[Path], limits: ArchiveLimits = ArchiveLimits()) -> Iterator[ScanItem]:
+def walk(paths: Sequence[Path], limits: ArchiveLimits = ArchiveLimits(), sniff: bool = True) -> Iterator[ScanItem]:
     """Every input under `paths`, in order: each path as given, each directory's entries sorted by name, each
     archive followed by its members (in the archive's own order). A generator: it holds one archive member's
-    bytes per nesting level at most, whatever the size of the collection."""
+    bytes per nesting level at most, whatever the size of the collection.
+
+    `sniff=False` leaves plain files unopened (content_type None) and their archives unexpanded: a scan's
+    workers read each file anyway, sniff it there, and hand archives back for `archive_members`, so that
+    the walking process does no per-file reading of its own."""
     walked: set[_Key] = set()
     for path in paths:
-        yield from _walk_tree(Path(path), limits, walked)
+        yield from _walk_tree(Path(path), limits, walked, sniff)
 
 
-def _walk_tree(root: Path, limits: ArchiveLimits, walked: set[_Key]) -> Iterator[ScanItem]:
+def _walk_tree(root: Path, limits: ArchiveLimits, walked: set[_Key], sniff: bool) -> Iterator[ScanItem]:
     """Depth-first with an explicit stack rather than recursion: seized folders can nest deeper than Python's
     recursion limit."""
     stack: list[tuple[_Key | None, Iterator[Path]]] = [(None, iter((root,)))]
@@ -198,6 +202,8 @@ def _walk_tree(root: Path, limits: ArchiveLimits, walked: set[_Key]) -> Iterator
             walked.add(dir_key)
             on_path.add(dir_key)
             stack.append((dir_key, entered))
+        elif stat.S_ISREG(mode) and not sniff:
+            yield ScanItem(label, size=found.status.st_size, path=path)
         elif stat.S_ISREG(mode):
             yield from _file_items(path, limits)
         else:
@@ -268,15 +274,43 @@ def _file_items(path: Path, limits: ArchiveLimits) -> Iterator[ScanItem]:
             return
         yield ScanItem(label, size=status.st_size, content_type=content_type(head), path=path)
         kind = archive_kind(head)
-        if kind is None:
-            return
-        stream.seek(0)
-        budget = _Budget(limits.max_archive_bytes)
+        if kind is not None:
+            stream.seek(0)
+            yield from _top_archive_items(stream, label, kind, limits)
+
+
+def archive_members(path: Path, limits: ArchiveLimits = ArchiveLimits()) -> Iterator[ScanItem]:
+    """The members of the archive file at `path` (labelled under str(path)), for a walk with sniff=False; an
+    archive that cannot be opened again gives one UNREADABLE item at `path!`."""
+    label = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        yield ScanItem(
+            label + ARCHIVE_SEPARATOR, problem=_problem(ReasonCode.UNREADABLE, _os_words(exc, "cannot be read"))
+        )
+        return
+    with open(fd, "rb") as stream:
         try:
-            yield from _archive_items(stream, label, kind, 1, budget, limits)
-        except _BudgetSpentError:
-            detail = f"more than {limits.max_archive_bytes} bytes unpacked from this archive: the rest not read"
-            yield ScanItem(label + ARCHIVE_SEPARATOR, problem=_problem(ReasonCode.ARCHIVE_LIMIT, detail))
+            kind = archive_kind(_read_up_to(stream, HEAD_BYTES))
+        except OSError as exc:
+            yield ScanItem(
+                label + ARCHIVE_SEPARATOR, problem=_problem(ReasonCode.UNREADABLE, _os_words(exc, "cannot be read"))
+            )
+            return
+        if kind is not None:
+            stream.seek(0)
+            yield from _top_archive_items(stream, label, kind, limits)
+
+
+def _top_archive_items(stream: IO[bytes], label: str, kind: ArchiveKind, limits: ArchiveLimits) -> Iterator[ScanItem]:
+    """An archive on disk: its members within one budget for everything unpacked from it."""
+    budget = _Budget(limits.max_archive_bytes)
+    try:
+        yield from _archive_items(stream, label, kind, 1, budget, limits)
+    except _BudgetSpentError:
+        detail = f"more than {limits.max_archive_bytes} bytes unpacked from this archive: the rest not read"
+        yield ScanItem(label + ARCHIVE_SEPARATOR, problem=_problem(ReasonCode.ARCHIVE_LIMIT, detail))
 
 
 def _archive_items(

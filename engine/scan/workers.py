@@ -15,6 +15,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, replace
 
 from engine.scan.records import ContentType, ItemProblem, ScanItem
+from engine.scan.sniff import HEAD_BYTES, content_type
 from hashing.decode import open_media_file
 from hashing.errors import MediaError, ReasonCode
 from hashing.exact import ExactDigests
@@ -36,6 +37,7 @@ class WorkerResult:
     problem: ItemProblem | None = None  # nothing could be read: no digests either
     duplicate_of: str | None = None  # the input with this SHA-256 that was hashed instead
     hashed: bool = False  # decoded and hashed here (not a duplicate, not skipped)
+    archive_on_disk: bool = False  # a plain file that is an archive: the walking process expands it
 
 
 @dataclass
@@ -71,9 +73,12 @@ def hash_item(item: ScanItem, state: WorkerState) -> WorkerResult:
     if item.problem is not None:
         return _with(base, problem=item.problem)
     try:
-        data, oversized = _read(item, state.max_bytes)
+        data, head, oversized = _read(item, state.max_bytes)
     except MediaError as exc:
         return _with(base, problem=ItemProblem(exc.reason, exc.detail))
+    if base.content_type is None:  # a plain file the walker left unopened: sniffed here
+        kind = content_type(head)
+        base = _with(base, content_type=kind, archive_on_disk=kind is ContentType.ARCHIVE)
     if oversized is not None:
         return _with(base, digests=oversized, size=oversized.size, no_pdq=_too_large(oversized.size, state.max_bytes))
     digests = ExactDigests.of(data)
@@ -112,18 +117,20 @@ def _not_an_image(content_type: ContentType | None) -> ItemProblem | None:
     return None
 
 
-def _read(item: ScanItem, max_bytes: int) -> tuple[bytes, ExactDigests | None]:
-    """The input's bytes, or (b"", digests by streaming) for a file over the byte limit."""
+def _read(item: ScanItem, max_bytes: int) -> tuple[bytes, bytes, ExactDigests | None]:
+    """The input's bytes and its head (for sniffing), or (b"", head, digests by streaming) for a file over
+    the byte limit."""
     if item.data is not None:
-        return item.data, None
+        return item.data, item.data[:HEAD_BYTES], None
     assert item.path is not None, "an item without a problem has a path or data"
     with open_media_file(item.path) as handle:
         if os.fstat(handle.fileno()).st_size > max_bytes:
-            return b"", ExactDigests.of_stream(handle)
+            head = handle.read(HEAD_BYTES)
+            return b"", head, ExactDigests.of_stream(handle, first=head)
         data = handle.read(max_bytes + 1)
         if len(data) > max_bytes:  # it grew while read
-            return b"", ExactDigests.of_stream(handle, first=data)
-    return data, None
+            return b"", data[:HEAD_BYTES], ExactDigests.of_stream(handle, first=data)
+    return data, data[:HEAD_BYTES], None
 
 
 def _too_large(size: int, limit: int) -> ItemProblem:
