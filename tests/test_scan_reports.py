@@ -7,6 +7,7 @@ import csv
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -50,39 +51,29 @@ def entry(list_name: str = "known", entry_id: int = 7, **changes: Any) -> dict[s
 
 
 def records() -> list[ScanRecord]:
-    return [
-        ScanRecord(
-            path="photos/a.jpg",
-            decision=Decision.MATCH,
-            size=1000,
-            type=ContentType.IMAGE,
-            md5=MD5_A,
-            sha256=SHA_A,
-            pdq=PDQ_A,
-            quality=90,
-            matches=(
-                entry(),
-                entry("other", 9, signal_type="sha256", distance=0, dihedral_variant=None, external_id=None),
-            ),
+    listed = ScanRecord(
+        path="photos/a.jpg",
+        decision=Decision.MATCH,
+        size=1000,
+        type=ContentType.IMAGE,
+        md5=MD5_A,
+        sha256=SHA_A,
+        pdq=PDQ_A,
+        quality=90,
+        matches=(
+            entry(),
+            entry("other", 9, signal_type="sha256", distance=0, dihedral_variant=None, external_id=None),
         ),
+    )
+    return [
+        listed,
         ScanRecord(path="photos/b.jpg", decision=Decision.NO_MATCH, size=2000, type=ContentType.IMAGE, sha256=SHA_B),
         ScanRecord(
             path="gone.jpg",
             decision=Decision.ERROR,
             error=ItemProblem(ReasonCode.UNREADABLE, "permission denied"),
         ),
-        ScanRecord(
-            path="copy/a.jpg",
-            decision=Decision.MATCH,
-            size=1000,
-            type=ContentType.IMAGE,
-            md5=MD5_A,
-            sha256=SHA_A,
-            pdq=PDQ_A,
-            quality=90,
-            matches=(entry(),),
-            duplicate_of="photos/a.jpg",
-        ),
+        replace(listed, path="copy/a.jpg", matches=(entry(),), duplicate_of="photos/a.jpg"),
         ScanRecord(
             path="broken.jpg",
             decision=Decision.NO_MATCH,
