@@ -40,7 +40,12 @@ def register(commands: Any) -> None:
     scan.add_argument("paths", nargs="+", metavar="PATH", type=Path)
     scan.add_argument("--out", type=Path, required=True, help="results folder (also holds the state for resuming)")
     scan.add_argument("--list", dest="lists", action="append", default=[], metavar="NAME", help="repeatable")
-    scan.add_argument("--workers", type=int, default=None, help="hashing processes (default: the CPU count)")
+    scan.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="hashing processes (default: the CPUs this process may use; 0: hash in this process)",
+    )
     scan.add_argument("--no-dihedral", action="store_true", help="do not match rotated and flipped variants")
     scan.add_argument("--quality-gate", type=int, default=DEFAULT_QUALITY_GATE)
     scan.add_argument("--max-archive-depth", type=int, default=ArchiveLimits.max_depth, help="archives in archives")
@@ -109,7 +114,8 @@ def _settings(args: argparse.Namespace) -> ScanSettings:
     limits = DecodeLimits(max_pixels=args.max_pixels, max_bytes=args.max_bytes)
     dihedral = DihedralMode.NONE if args.no_dihedral else DihedralMode.DCT
     return ScanSettings(
-        workers=os.cpu_count() or 1 if args.workers is None else args.workers,
+        # The CPUs this process may run on (a container or taskset may allow fewer than the machine has).
+        workers=len(os.sched_getaffinity(0)) if args.workers is None else args.workers,
         hash_options=HashOptions(dihedral=dihedral, decode=DecodeOptions(limits=limits)),
         limits=ArchiveLimits(max_member_bytes=args.max_bytes, max_depth=args.max_archive_depth),
         scope=MatchScope(dihedral=not args.no_dihedral),
