@@ -14,15 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from kernels.gpu_search import CHUNK_CODES, MAX_GRID_Y, QUERY_TILE, THREADS, row_blocks
 from kernels.hamming import NearestHits, check_k, empty_nearest, nearest_of_candidates
 from kernels.runtime import KernelRuntime
 
-THREADS = 256
-QUERY_TILE = 32  # hamming_nearest.cu's QUERY_TILE
+# The hamming_nearest kernels tile like hamming_range (QUERY_TILE 32, grid-strided rows): its grid constants.
 DISTANCES = 257
-MAX_ROW_BLOCKS = 2048
-MAX_GRID_Y = 65_535
-CHUNK_CODES = 1 << 26
 # Rows kept within the cut-offs of one group of queries: ties at a cut-off can hold many rows (a list full of
 # one code), so queries are collected in groups whose candidates fit this, one query at the least (whose ties
 # alone may exceed it: every row tied at its cut-off is collected before the lowest ones are kept).
@@ -102,7 +99,7 @@ class DeviceNearestSearch:
 
     @staticmethod
     def _grid(chunk: Any, n_queries: int) -> tuple[int, int]:
-        return min(MAX_ROW_BLOCKS, -(-int(chunk.shape[0]) // THREADS)), -(-n_queries // QUERY_TILE)
+        return row_blocks(int(chunk.shape[0])), -(-n_queries // QUERY_TILE)
 
 
 def _groups(sizes: np.ndarray) -> list[tuple[int, int]]:

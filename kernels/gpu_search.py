@@ -26,6 +26,11 @@ CHUNK_CODES = 1 << 26  # 64M codes (2 GiB) per launch
 MIN_CAPACITY = 4096
 
 
+def row_blocks(n_rows: int) -> int:
+    """The grid's x dimension for `n_rows` codes (shared by the hamming_nearest kernels' launches)."""
+    return min(MAX_ROW_BLOCKS, -(-n_rows // THREADS))
+
+
 def _empty(n_queries: int) -> RangeHits:
     return RangeHits(np.zeros(n_queries + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int16))
 
@@ -85,7 +90,7 @@ class DeviceRangeSearch:
         for first_row in range(0, self.rows, self.chunk_codes):
             chunk = self.words[first_row : first_row + self.chunk_codes]
             n_chunk = int(chunk.shape[0])
-            blocks_x = min(MAX_ROW_BLOCKS, -(-n_chunk // THREADS))
+            blocks_x = row_blocks(n_chunk)
             for first_query in range(0, int(words.shape[0]), group):
                 batch = words[first_query : first_query + group]
                 blocks_y = -(-int(batch.shape[0]) // QUERY_TILE)

@@ -1,11 +1,12 @@
 """The scan loop: the walker's inputs to worker processes, their answers matched in batches, each batch one
 durable checkpoint in the journal.
 
-The parent walks (reading archive members itself, plain files only for their first bytes), keeps at most two
-inputs per worker in flight, and matches what comes back in batches of `checkpoint_items` (one index search
-per list per batch). Inputs already in the journal are skipped, so rerunning the command resumes the scan.
-An exact duplicate's line is written once the input it duplicates has its own, with that input's result.
-Ctrl-C stops the walk, lets the inputs in flight finish, and checkpoints: nothing done is lost.
+The parent walks (reading archive members itself; plain files are opened only by the workers, which hand
+archives on disk back to be expanded), keeps at most two inputs per worker in flight, and matches what comes
+back in batches of `checkpoint_items` (one index search per list per batch). Inputs already in the journal
+are skipped, so rerunning the command resumes the scan. An exact duplicate's line is written once the input
+it duplicates has its own, with that input's result. Ctrl-C stops the walk, lets the inputs in flight
+finish, and checkpoints: nothing done is lost.
 """
 
 from __future__ import annotations
@@ -208,9 +209,8 @@ class ScanRunner:
             item = self._retry.pop(0)
             self._retried.add(item.label)
             # A claim made by the dead attempt would make the input its own duplicate.
-            if item.label in claims.values():
-                for sha256 in [key for key, label in claims.items() if label == item.label]:
-                    del claims[sha256]
+            for sha256 in [key for key, label in claims.items() if label == item.label]:
+                del claims[sha256]
             with self._pool(context, claims, workers=1) as pool:
                 future = pool.submit(hash_in_worker, item)
                 wait([future])

@@ -55,11 +55,11 @@ def start_worker(options: HashOptions, claims: MutableMapping[str, str]) -> None
     workers itself, so they ignore it instead of dying mid-result."""
     global _STATE
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _STATE = WorkerState(MediaHasher(_without_digests(options)), claims, options.decode.limits.max_bytes)
+    _STATE = state_for(options, claims)
 
 
 def state_for(options: HashOptions, claims: MutableMapping[str, str]) -> WorkerState:
-    """The same state for a scan that runs in its own process (tests, --workers 0)."""
+    """A worker's state (also for a scan that runs in its own process: tests, --workers 0)."""
     return WorkerState(MediaHasher(_without_digests(options)), claims, options.decode.limits.max_bytes)
 
 
@@ -139,7 +139,7 @@ def _too_large(size: int, limit: int) -> ItemProblem:
 
 def _without_digests(options: HashOptions) -> HashOptions:
     """The worker digests once itself (before the claim); the hasher need not again."""
-    return HashOptions(options.contract, options.dihedral, options.fast_luma, False, options.decode)
+    return replace(options, exact_digests=False)
 
 
 def _with(result: WorkerResult, **changes: object) -> WorkerResult:
