@@ -16,6 +16,7 @@ from cli.common import add_db_argument, fail, open_store
 from engine.matcher import DEFAULT_QUALITY_GATE, Matcher, MatchScope
 from engine.scan.journal import ScanJournal
 from engine.scan.progress import ProgressReporter
+from engine.scan.ray_runner import RayScanRunner, RayTarget, ray_modules
 from engine.scan.reports import ScanSummary, write_reports
 from engine.scan.runner import ScanRun, ScanRunner, ScanSettings
 from engine.scan.sources import ArchiveLimits
@@ -23,8 +24,10 @@ from hashing.decode import DecodeLimits, DecodeOptions
 from hashing.errors import HashmatchError, ReasonCode
 from hashing.media_hasher import HashOptions
 from hashing.pdq_hasher import DihedralMode
+from kernels.optional import MissingDependencyError
 
 EXIT_NO_MATCH, EXIT_MATCHES, EXIT_ERRORS, EXIT_INTERRUPTED = 0, 1, 2, 130
+LOCAL_RAY = "local"
 
 
 def register(commands: Any) -> None:
@@ -46,6 +49,15 @@ def register(commands: Any) -> None:
         default=None,
         help="hashing processes (default: the CPUs this process may use; 0: hash in this process)",
     )
+    scan.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL_RAY,
+        default=None,
+        metavar="ADDRESS",
+        help="run on Ray (the 'distributed' extra): alone, a local Ray instance on this machine's CPUs; 'auto' or "
+        "a head's address, that cluster (the inputs and --db must be at the same paths on every node)",
+    )
     scan.add_argument("--no-dihedral", action="store_true", help="do not match rotated and flipped variants")
     scan.add_argument("--quality-gate", type=int, default=DEFAULT_QUALITY_GATE)
     scan.add_argument("--max-archive-depth", type=int, default=ArchiveLimits.max_depth, help="archives in archives")
@@ -65,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
     problem = _check(args)
     if problem:
         return fail(ReasonCode.USAGE, problem, 2)
+    if args.ray is not None:
+        try:
+            ray_modules()
+        except MissingDependencyError as missing:
+            return fail(ReasonCode.MISSING_DEPENDENCY, str(missing), EXIT_ERRORS)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     with open_store(args) as store:
         matcher = Matcher.from_store(store, args.lists or None, quality_gate=args.quality_gate)
@@ -80,7 +97,12 @@ def run(args: argparse.Namespace) -> int:
             except HashmatchError as error:
                 return fail(error.reason, error.detail, EXIT_ERRORS)
             run_id = journal.start_run(started)
-            outcome = ScanRunner(matcher, journal, settings, _reporter(args.progress)).run(args.paths)
+            runner = _runner(args, store.path, matcher, journal, settings)
+            try:
+                outcome = runner.run(args.paths)
+            except HashmatchError as error:  # the Ray job could not start or failed: what is done stays done
+                journal.end_run(run_id, datetime.now(UTC).isoformat(timespec="seconds"), True, runner.counters.hashed)
+                return fail(error.reason, f"{error.detail}; rerun the same command to resume", EXIT_ERRORS)
             ended = datetime.now(UTC).isoformat(timespec="seconds")
             journal.end_run(run_id, ended, outcome.interrupted, outcome.counters.hashed)
             return _finish(args, journal, matcher, outcome, resumed, ended)
@@ -88,9 +110,23 @@ def run(args: argparse.Namespace) -> int:
             journal.close()
 
 
+def _runner(
+    args: argparse.Namespace, db_path: Path, matcher: Matcher, journal: ScanJournal, settings: ScanSettings
+) -> ScanRunner | RayScanRunner:
+    reporter = _reporter(args.progress)
+    if args.ray is None:
+        return ScanRunner(matcher, journal, settings, reporter)
+    # Locally, as many actors as the CPUs this process may use; on a cluster, every CPU it offers.
+    local = args.ray == LOCAL_RAY
+    target = RayTarget(None if local else args.ray, settings.workers if local or args.workers else None)
+    return RayScanRunner(db_path.resolve(), matcher, journal, settings, target, reporter)
+
+
 def _check(args: argparse.Namespace) -> str | None:
     if args.workers is not None and args.workers < 0:
         return "--workers is at least 0 (0: hash in this process)"
+    if args.ray is not None and args.workers == 0:
+        return "--workers 0 hashes in this process, which --ray does not: give the number of Ray actors"
     if args.max_archive_depth < 0 or args.max_bytes < 1 or args.max_pixels < 1:
         return "--max-archive-depth is at least 0, --max-bytes and --max-pixels at least 1"
     if args.out.exists() and not args.out.is_dir():

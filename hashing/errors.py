@@ -64,6 +64,9 @@ class ReasonCode(StrEnum):
     # The GPU
     GPU_UNAVAILABLE = "GPU_UNAVAILABLE"  # --device gpu without a GPU that passed the self-test
 
+    # Optional packages
+    MISSING_DEPENDENCY = "MISSING_DEPENDENCY"  # a feature asked for needs an optional extra that is not installed
+
     # The command line
     USAGE = "USAGE"  # options that do not fit together (argparse's own usage errors exit 2 too)
 

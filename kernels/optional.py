@@ -11,6 +11,8 @@ _INSTALL_HINTS: dict[str, str] = {
     "simplejpeg": "pip install simplejpeg  (part of hashmatch's default install)",
     "cupy": "pip install cupy-cuda12x  (or the wheel matching your CUDA; see README, GPU)",
     "pdqhash": "pip install 'hashmatch[dev]'  (the C++ reference, used as a test oracle only)",
+    "ray": "pip install 'hashmatch[distributed]'  (Ray with Ray Data)",
+    "ray.data": "pip install 'hashmatch[distributed]'  (Ray with Ray Data)",
 }
 
 

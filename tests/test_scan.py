@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import kernels.optional
 from cli.main import main
 from engine.importers.formats import ImportFormat, records_from_text
 from engine.importing import import_records
@@ -112,46 +113,54 @@ def read_results(out: Path) -> dict[str, dict[str, object]]:
     return {r["path"]: r for r in records}
 
 
+# What the generated tree must give: (decision, type, matched ids, error reason, reasons, duplicate_of).
+EXPECTED_TREE = {
+    "photos/a.jpg": ("match", "image", ["A"], None, (), None),
+    "photos/copy-of-a.jpg": ("match", "image", ["A"], None, (), "photos/a.jpg"),
+    "photos/b.png": ("no_match", "image", [], None, (), None),
+    "photos/sub/rotated.png": ("match", "image", ["A"], None, (), None),
+    "photos/sub/loop": ("error", None, [], "SYMLINK_LOOP", (), None),
+    "broken.jpg": ("match", "image", ["B"], None, ("UNDECODABLE",), None),
+    "notes.txt": ("no_match", "other", [], None, ("UNSUPPORTED_FORMAT",), None),
+    "empty.bin": ("no_match", "other", [], None, ("EMPTY_INPUT",), None),
+    "pipe": ("error", None, [], "UNREADABLE", (), None),
+    "bundle.zip": ("no_match", "archive", [], None, ("UNSUPPORTED_FORMAT",), None),
+    "bundle.zip!e.jpg": ("match", "image", ["E"], None, (), None),
+    "bundle.zip!inner/nested.tar.gz": ("no_match", "archive", [], None, ("UNSUPPORTED_FORMAT",), None),
+    "bundle.zip!inner/nested.tar.gz!f.png": ("match", "image", ["F"], None, (), None),
+    "bomb.zip": ("no_match", "archive", [], None, ("UNSUPPORTED_FORMAT",), None),
+    "bomb.zip!zeros.bin": ("error", None, [], "ARCHIVE_LIMIT", (), None),
+}
+
+
+def assert_tree_results(tree: Path, out: Path) -> None:
+    """The generated tree's results.jsonl is EXPECTED_TREE exactly, and the other outputs are written."""
+    results = read_results(out)
+    prefix = str(tree) + "/"
+
+    def summary(record: dict[str, object]) -> tuple[object, ...]:
+        ids = sorted(m["external_id"] for m in record["matches"])  # type: ignore[attr-defined]
+        error = record["error"]["reason"] if record["error"] else None  # type: ignore[index]
+        original = record["duplicate_of"]
+        original = original.removeprefix(prefix) if isinstance(original, str) else None
+        return record["decision"], record["type"], ids, error, tuple(record["reasons"]), original  # type: ignore[arg-type]
+
+    assert {path.removeprefix(prefix): summary(record) for path, record in results.items()} == EXPECTED_TREE
+    rotated = results[prefix + "photos/sub/rotated.png"]["matches"][0]  # type: ignore[index]
+    assert rotated["dihedral_variant"] not in (None, "orig")
+    summary_json = json.loads((out / "summary.json").read_text())
+    assert summary_json["totals"]["hashed"] == 11  # every readable input once; the copy of a.jpg was not
+    for name in ("matches.csv", "report.html", "summary.json", "results.jsonl"):
+        assert (out / name).stat().st_size > 0
+
+
 def test_a_scan_reports_every_input_with_its_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tree, out, db = tmp_path / "tree", tmp_path / "out", tmp_path / "h.db"
     tree.mkdir()
     build_store(db, planted_rows(build_tree(tree)))
     code = main(["scan", str(tree), "--out", str(out), "--db", str(db), "--workers", "2", "--max-bytes", str(1 << 20)])
     assert code == 1  # matches found
-    results = read_results(out)
-
-    def summary(path: str) -> tuple[object, ...]:
-        r = results[str(tree / path)] if "!" not in path else results[str(tree) + "/" + path]
-        ids = sorted(m["external_id"] for m in r["matches"])  # type: ignore[attr-defined]
-        error = r["error"]["reason"] if r["error"] else None  # type: ignore[index]
-        return r["decision"], r["type"], ids, error, tuple(r["reasons"]), r["duplicate_of"]  # type: ignore[arg-type]
-
-    copy_of = str(tree / "photos" / "a.jpg")
-    expected = {
-        "photos/a.jpg": ("match", "image", ["A"], None, (), None),
-        "photos/copy-of-a.jpg": ("match", "image", ["A"], None, (), copy_of),
-        "photos/b.png": ("no_match", "image", [], None, (), None),
-        "photos/sub/rotated.png": ("match", "image", ["A"], None, (), None),
-        "photos/sub/loop": ("error", None, [], "SYMLINK_LOOP", (), None),
-        "broken.jpg": ("match", "image", ["B"], None, ("UNDECODABLE",), None),
-        "notes.txt": ("no_match", "other", [], None, ("UNSUPPORTED_FORMAT",), None),
-        "empty.bin": ("no_match", "other", [], None, ("EMPTY_INPUT",), None),
-        "pipe": ("error", None, [], "UNREADABLE", (), None),
-        "bundle.zip": ("no_match", "archive", [], None, ("UNSUPPORTED_FORMAT",), None),
-        "bundle.zip!e.jpg": ("match", "image", ["E"], None, (), None),
-        "bundle.zip!inner/nested.tar.gz": ("no_match", "archive", [], None, ("UNSUPPORTED_FORMAT",), None),
-        "bundle.zip!inner/nested.tar.gz!f.png": ("match", "image", ["F"], None, (), None),
-        "bomb.zip": ("no_match", "archive", [], None, ("UNSUPPORTED_FORMAT",), None),
-        "bomb.zip!zeros.bin": ("error", None, [], "ARCHIVE_LIMIT", (), None),
-    }
-    assert {path: summary(path) for path in expected} == expected
-    assert len(results) == len(expected)
-    rotated = results[str(tree / "photos/sub/rotated.png")]["matches"][0]  # type: ignore[index]
-    assert rotated["dihedral_variant"] not in (None, "orig")
-    summary_json = json.loads((out / "summary.json").read_text())
-    assert summary_json["totals"]["hashed"] == 11  # every readable input once; the copy of a.jpg was not
-    for name in ("matches.csv", "report.html", "summary.json", "results.jsonl"):
-        assert (out / name).stat().st_size > 0
+    assert_tree_results(tree, out)
     assert "Traceback" not in capsys.readouterr().err
 
 
@@ -301,3 +310,37 @@ def test_a_resumed_scan_expands_archives_recorded_before_their_members(tmp_path:
     assert sorted((out / "results.jsonl").read_text().splitlines()) == whole
     with sqlite3.connect(out / "scan.sqlite") as journal:
         assert [hashed for (hashed,) in journal.execute("SELECT hashed FROM runs ORDER BY rowid")] == [4, 2]
+
+
+def test_without_ray_the_option_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(kernels.optional._cache, "ray", None)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    assert main(["scan", str(tree), "--out", str(tmp_path / "out"), "--db", str(tmp_path / "h.db"), "--ray"]) == 2
+    err = capsys.readouterr().err
+    assert "MISSING_DEPENDENCY" in err and "hashmatch[distributed]" in err and "Traceback" not in err
+
+
+def test_progress_lines_carry_an_eta_from_the_census(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree, out, db = tmp_path / "tree", tmp_path / "out", tmp_path / "h.db"
+    tree.mkdir()
+    for number in range(12):
+        (tree / f"{number:02}.jpg").write_bytes(image_bytes(40 + number, (320, 240)))
+    _store_with_one_listed(db, image_bytes(39))
+    assert main(["scan", str(tree), "--out", str(out), "--db", str(db), "--workers", "1", "--progress", "json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    assert events and all(event["event"] == "scan_progress" for event in events)
+    assert events[-1]["done"] == 12 and events[-1]["eta_s"] == 0  # the census counted every byte, all done
+
+
+def test_the_eta_is_the_bytes_ahead_at_this_runs_rate() -> None:
+    from engine.scan.progress import ScanCounters, _duration
+
+    counters = ScanCounters(total_bytes=1_000, input_bytes=200, skipped_bytes=300)
+    counters.started -= 10.0  # 200 bytes in 10 s: 20 bytes/s, 500 bytes ahead
+    eta = counters.eta_seconds()
+    assert eta is not None and 24.9 < eta < 25.1
+    assert ScanCounters(input_bytes=200).eta_seconds() is None  # not counted yet
+    assert (_duration(None), _duration(25.2), _duration(3 * 3600 + 125)) == ("counting", "0m25s", "3h02m")

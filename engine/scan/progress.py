@@ -16,10 +16,20 @@ class ScanCounters:
     bytes: int = 0
     matches: int = 0  # inputs that matched (or need review)
     errors: int = 0  # inputs that could not be read at all
+    total_bytes: int | None = None  # of the files under the paths (not archive members), once counted
+    input_bytes: int = 0  # of those files done (or under way) in this run; their members are inside them
+    skipped_bytes: int = 0  # of those files done by an earlier run
     started: float = field(default_factory=time.monotonic)
 
     def elapsed(self) -> float:
         return max(1e-9, time.monotonic() - self.started)
+
+    def eta_seconds(self) -> float | None:
+        """The bytes still ahead at this run's rate so far; None until both are known."""
+        if self.total_bytes is None or self.input_bytes <= 0:
+            return None
+        remaining = max(0, self.total_bytes - self.input_bytes - self.skipped_bytes)
+        return remaining / (self.input_bytes / self.elapsed())
 
 
 class ProgressReporter:
@@ -39,11 +49,12 @@ class ProgressReporter:
         self._last = now
         self._shown = (counters.done, counters.errors)
         seconds = counters.elapsed()
+        eta = counters.eta_seconds()
         if self.live:
             self.stream.write(
                 f"\r{counters.done:,} done ({counters.skipped:,} from before), {counters.done / seconds:,.0f}/s, "
-                f"{counters.bytes / seconds / 1e6:,.1f} MB/s, {counters.matches:,} matches, {counters.errors:,} errors"
-                "   "
+                f"{counters.bytes / seconds / 1e6:,.1f} MB/s, {counters.matches:,} matches, "
+                f"{counters.errors:,} errors, ETA {_duration(eta)}   "
             )
         else:
             event = {
@@ -56,6 +67,7 @@ class ProgressReporter:
                 "matches": counters.matches,
                 "errors": counters.errors,
                 "seconds": round(seconds, 1),
+                "eta_s": None if eta is None else round(eta),
             }
             self.stream.write(json.dumps(event) + "\n")
         self.stream.flush()
@@ -65,3 +77,11 @@ class ProgressReporter:
         if self.live:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "counting"
+    whole = int(seconds + 0.5)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}h{rest // 60:02}m" if hours else f"{rest // 60}m{rest % 60:02}s"

@@ -21,18 +21,19 @@ from collections.abc import Iterator, MutableMapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.matcher import EVERYTHING, Matcher, MatchScope, QueryHashes
+from engine.matcher import EVERYTHING, Matcher, MatchScope
+from engine.scan.census import Census
+from engine.scan.committer import Committer, records_of
 from engine.scan.journal import ScanJournal, label_key
 from engine.scan.progress import ProgressReporter, ScanCounters
-from engine.scan.records import Decision, ItemProblem, ScanItem, ScanRecord
+from engine.scan.records import ItemProblem, ScanItem
 from engine.scan.sources import ArchiveLimits, archive_members, walk
 from engine.scan.workers import WorkerResult, hash_in_worker, hash_item, start_worker, state_for
 from hashing.errors import ReasonCode
 from hashing.media_hasher import HashOptions
-from hashing.pdq_hash import PdqHash
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,8 @@ class ScanRunner:
         self.settings = settings
         self.reporter = reporter
         self.counters = ScanCounters()
+        self.committer = Committer(journal, self.counters, reporter)
         self._pending: list[WorkerResult] = []
-        self._waiting: dict[str, list[WorkerResult]] = {}  # original's label -> its duplicates
         self._last_checkpoint = time.monotonic()
         self._stop = threading.Event()
         self._broken = False  # a worker process died: the pool must be replaced
@@ -71,13 +72,16 @@ class ScanRunner:
         self._walker: Iterator[ScanItem] = iter(())
         self._done: set[bytes] = set()
         self._done_archives: set[bytes] = set()
+        self._census: Census | None = None
 
     def run(self, paths: Sequence[Path]) -> ScanRun:
         self._done = self.journal.done_labels()
         self._done_archives = self.journal.done_archives()
         # Plain files are not opened here: the workers read them anyway, sniff them, and hand archives back.
         self._walker = walk(paths, self.settings.limits, sniff=False)
-        with _stop_on_interrupt() as stop:
+        if self.reporter is not None:  # started first, while this process has one thread (fork is safe)
+            self._census = Census(_process_context(), paths, self.settings.limits)
+        with stop_on_interrupt() as stop:
             self._stop = stop
             try:
                 if self.settings.workers == 0:
@@ -86,6 +90,9 @@ class ScanRunner:
                     self._run_in_workers()
             except KeyboardInterrupt:  # where no handler could be installed (not the main thread)
                 stop.set()
+            finally:
+                if self._census is not None:
+                    self._census.close()
         self._checkpoint(final=True)
         if self.reporter is not None:
             self.reporter.finish(self.counters)
@@ -95,6 +102,7 @@ class ScanRunner:
         """The next input not done yet: members of the archives found so far first, then the walk. None when
         both are exhausted (more archives may still come back from inputs in flight)."""
         while True:
+            top_level = not self._archives
             if self._archives:
                 item = next(self._archives[0], None)
                 if item is None:
@@ -104,7 +112,11 @@ class ScanRunner:
                 item = next(self._walker, None)
                 if item is None:
                     return None
-            if not self._already(item):  # (a done archive on disk queues its members here)
+            done = self._already(item)  # (a done archive on disk queues its members here)
+            if top_level:  # the files the census counts (archive members are inside them)
+                self.counters.skipped_bytes += (item.size or 0) if done else 0
+                self.counters.input_bytes += 0 if done else (item.size or 0)
+            if not done:
                 return item
 
     def _already(self, item: ScanItem) -> bool:
@@ -231,84 +243,15 @@ class ScanRunner:
             self._checkpoint()
 
     def _checkpoint(self, final: bool = False) -> None:
-        """Match the pending results, resolve the duplicates whose originals are now known, commit."""
+        """Match the pending results and commit them (with the duplicates whose originals are now known)."""
         pending, self._pending = self._pending, []
-        for result in pending:
-            if result.duplicate_of is not None:
-                self._waiting.setdefault(result.duplicate_of, []).append(result)
-        records = self._records([r for r in pending if r.duplicate_of is None])
-        by_label = {record.path: record for record, _ in records}
-        records += self._resolved_duplicates(by_label)
         self._last_checkpoint = time.monotonic()
-        if not records and not final:
-            return
-        self._count(records)
-        self.journal.add(records, (round(self.counters.elapsed(), 3), self.counters.done))
-        if self.reporter is not None:
-            self.reporter.update(self.counters)
-
-    def _resolved_duplicates(self, batch: dict[str, ScanRecord]) -> list[tuple[ScanRecord, bool]]:
-        resolved = []
-        for original in list(self._waiting):
-            record = batch.get(original) or self.journal.record_of(original)
-            if record is None:
-                continue  # its original is still in flight
-            for duplicate in self._waiting.pop(original):
-                copy = replace(record, path=duplicate.label, duplicate_of=original, type=duplicate.content_type)
-                resolved.append((copy, False))
-        return resolved
-
-    def _records(self, results: list[WorkerResult]) -> list[tuple[ScanRecord, bool]]:
-        readable = [r for r in results if r.problem is None]
-        verdicts = iter(self.matcher.match_many([_query(r) for r in readable], self.settings.scope))
-        records = []
-        for result in results:
-            if result.problem is not None:
-                record = ScanRecord(
-                    result.label, Decision.ERROR, result.size, result.content_type, error=result.problem
-                )
-            else:
-                verdict = next(verdicts)
-                digests = result.digests
-                assert digests is not None  # readable results have digests
-                record = ScanRecord(
-                    path=result.label,
-                    decision=Decision(verdict.decision.value),
-                    size=result.size,
-                    type=result.content_type,
-                    md5=digests.md5,
-                    sha1=digests.sha1,
-                    sha256=digests.sha256,
-                    pdq=result.pdq,
-                    quality=result.quality,
-                    matches=tuple(m.to_dict() for m in verdict.matches),
-                    reasons=verdict.reasons,
-                    detail=result.no_pdq.detail if result.no_pdq is not None else None,
-                )
-            records.append((record, result.hashed))
-        return records
-
-    def _count(self, records: list[tuple[ScanRecord, bool]]) -> None:
-        for record, hashed in records:
-            self.counters.done += 1
-            self.counters.hashed += int(hashed)
-            self.counters.bytes += record.size or 0
-            self.counters.matches += record.decision in (Decision.MATCH, Decision.NEEDS_REVIEW)
-            self.counters.errors += record.decision is Decision.ERROR
-
-
-def _query(result: WorkerResult) -> QueryHashes:
-    digests = result.digests
-    assert digests is not None
-    pdq = PdqHash.from_hex(result.pdq, result.quality) if result.pdq is not None else None
-    return QueryHashes(
-        pdq=pdq,
-        dihedral=tuple(PdqHash.from_hex(h, result.quality) for h in result.dihedral),
-        md5=bytes.fromhex(digests.md5),
-        sha1=bytes.fromhex(digests.sha1),
-        sha256=bytes.fromhex(digests.sha256),
-        reasons=(result.no_pdq.reason,) if result.no_pdq is not None else (),
-    )
+        if self._census is not None:
+            self.counters.total_bytes = self._census.total_bytes()
+        originals = [r for r in pending if r.duplicate_of is None]
+        duplicates = [r for r in pending if r.duplicate_of is not None]
+        finished = records_of(originals, self.matcher, self.settings.scope) if originals else []
+        self.committer.commit(finished, duplicates, final)
 
 
 def _process_context() -> multiprocessing.context.BaseContext:
@@ -319,7 +262,7 @@ def _process_context() -> multiprocessing.context.BaseContext:
 
 
 @contextmanager
-def _stop_on_interrupt() -> Iterator[threading.Event]:
+def stop_on_interrupt() -> Iterator[threading.Event]:
     """Ctrl-C sets a flag the loop checks between inputs, instead of raising wherever the main thread happens
     to be (in a commit, in the middle of a batch): the scan then stops at a clean point."""
     stop = threading.Event()

@@ -13,6 +13,7 @@ import os
 import signal
 from collections.abc import MutableMapping
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from engine.scan.records import ContentType, ItemProblem, ScanItem
 from engine.scan.sniff import HEAD_BYTES, content_type
@@ -40,10 +41,16 @@ class WorkerResult:
     archive_on_disk: bool = False  # a plain file that is an archive: the walking process expands it
 
 
+class Claims(Protocol):
+    """Where inputs claim their SHA-256: a dict, a manager's shared dict, or a Ray actor's proxy."""
+
+    def setdefault(self, sha256: str, label: str, /) -> str: ...
+
+
 @dataclass
 class WorkerState:
     hasher: MediaHasher
-    claims: MutableMapping[str, str]
+    claims: Claims
     max_bytes: int
 
 
@@ -58,7 +65,7 @@ def start_worker(options: HashOptions, claims: MutableMapping[str, str]) -> None
     _STATE = state_for(options, claims)
 
 
-def state_for(options: HashOptions, claims: MutableMapping[str, str]) -> WorkerState:
+def state_for(options: HashOptions, claims: Claims) -> WorkerState:
     """A worker's state (also for a scan that runs in its own process: tests, --workers 0)."""
     return WorkerState(MediaHasher(_without_digests(options)), claims, options.decode.limits.max_bytes)
 

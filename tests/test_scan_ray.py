@@ -1,0 +1,96 @@
+"""`hashmatch scan --ray` on a local Ray instance: the generated tree gives the same expected result for every
+input as the local scan, line for line; a scan interrupted locally resumes on Ray without hashing done inputs
+again; a node without the hash store and a missing extra are reported with their reasons."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from engine.matcher import Matcher
+from engine.scan.journal import ScanJournal
+from engine.scan.ray_runner import RayScanRunner, RayTarget
+from engine.scan.runner import ScanSettings
+from engine.store import Store
+from hashing.errors import HashmatchError
+from tests.test_scan import _zip, assert_tree_results, build_store, build_tree, image_bytes, planted_rows
+
+ray = pytest.importorskip("ray", reason="scan --ray needs the 'distributed' extra")
+
+
+def _lines(out: Path) -> list[str]:
+    return sorted((out / "results.jsonl").read_text().splitlines())
+
+
+def _hashed_per_run(out: Path) -> list[int]:
+    with sqlite3.connect(out / "scan.sqlite") as journal:
+        return [hashed for (hashed,) in journal.execute("SELECT hashed FROM runs ORDER BY rowid")]
+
+
+def test_a_ray_scan_gives_every_input_the_result_a_local_scan_gives(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree, db = tmp_path / "tree", tmp_path / "h.db"
+    tree.mkdir()
+    build_store(db, planted_rows(build_tree(tree)))
+    options = ["--db", str(db), "--workers", "2", "--max-bytes", str(1 << 20), "--progress", "none"]
+    assert main(["scan", str(tree), "--out", str(tmp_path / "on-ray"), "--ray", *options]) == 1
+    assert_tree_results(tree, tmp_path / "on-ray")
+    assert main(["scan", str(tree), "--out", str(tmp_path / "local"), *options]) == 1
+    assert _lines(tmp_path / "on-ray") == _lines(tmp_path / "local")
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "scanned 15 inputs" in err
+
+
+def test_a_scan_interrupted_locally_resumes_on_ray_without_hashing_done_inputs_again(tmp_path: Path) -> None:
+    """The journal is the same whichever way the scan runs. Interrupted after the archive's own line and one
+    plain file: the Ray run does the rest, the archive's members included, and nothing done is hashed again."""
+    tree, out, db = tmp_path / "tree", tmp_path / "out", tmp_path / "h.db"
+    tree.mkdir()
+    listed = image_bytes(14)
+    (tree / "bundle.zip").write_bytes(_zip({"a.jpg": listed, "b.png": image_bytes(15, kind="PNG")}))
+    for number in range(6):
+        (tree / f"c{number}.jpg").write_bytes(image_bytes(16 + number))
+    (tree / "d-copy-of-c1.jpg").write_bytes(image_bytes(17))
+    build_store(db, [f"{_pdq(listed)},pdq,A"])
+    command = ["scan", str(tree), "--out", str(out), "--db", str(db), "--workers", "0", "--progress", "none"]
+    assert main(command) == 1
+    whole = _lines(out)
+    with sqlite3.connect(out / "scan.sqlite") as journal:
+        journal.execute(
+            "DELETE FROM results WHERE instr(CAST(label AS TEXT), '!') > 0 OR CAST(label AS TEXT) NOT LIKE '%c0.jpg'"
+            " AND CAST(label AS TEXT) NOT LIKE '%bundle.zip'"
+        )
+        (kept,) = journal.execute("SELECT count(*) FROM results").fetchone()
+    assert kept == 2  # the archive's own line and c0.jpg
+    assert main([*command[:-4], "--workers", "2", "--ray", "--progress", "none"]) == 1
+    assert _lines(out) == whole
+    first, resumed = _hashed_per_run(out)
+    # 10 inputs: the archive, its 2 members, 7 files of which one a copy of c1.jpg. The Ray run hashes the
+    # 2 members and c1..c5.jpg: 7.
+    assert (first, resumed) == (9, 7)
+
+
+def _pdq(data: bytes) -> str:
+    from hashing.media_hasher import MediaHasher
+
+    return MediaHasher().hash_bytes(data).pdq.hex()
+
+
+def test_a_node_without_the_hash_store_fails_the_scan_with_its_reason(tmp_path: Path) -> None:
+    tree, db = tmp_path / "tree", tmp_path / "h.db"
+    tree.mkdir()
+    (tree / "a.jpg").write_bytes(image_bytes(30))
+    build_store(db, [f"{_pdq(image_bytes(31))},pdq,A"])
+    journal = ScanJournal(tmp_path / "out")
+    with Store(db) as store:
+        runner = RayScanRunner(
+            tmp_path / "elsewhere.db", Matcher.from_store(store), journal, ScanSettings(workers=1), RayTarget(actors=1)
+        )
+        with pytest.raises(HashmatchError) as failure:
+            runner.run([tree])
+    assert failure.value.reason == "STORE_UNAVAILABLE" and "same paths on every node" in failure.value.detail
+    journal.close()
