@@ -16,6 +16,7 @@ from benchmarks.report_files import machine_line, summary_main
 MIN_FILES = 200
 SCALING_BAR = 0.9
 NAIVE_BAR = 6.0
+RAY_ROW = "hashmatch scan --ray (local)"
 
 
 def rows_of(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -36,6 +37,10 @@ def markdown(rows: dict[str, dict[str, Any]], machine: str) -> str:
             f"Scan / (single core x cores): {scaling:.0%} (bar {SCALING_BAR:.0%}); scan / naive loop: {naive:.1f}x "
             f"(bar {NAIVE_BAR:.0f}x).",
         ]
+    scan = rows.get("hashmatch scan")
+    for path, words in (("bare process pool", "the bare process pool"), (RAY_ROW, "the scan on Ray")):
+        if scan is not None and path in rows:
+            lines.append(f"Scan / {words}: {scan['throughput'] / rows[path]['throughput']:.0%}.")
     return "\n".join(lines) + "\n"
 
 

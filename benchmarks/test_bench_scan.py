@@ -1,7 +1,10 @@
 """`hashmatch scan` throughput: generated camera-like JPEGs of mixed sizes (0.3 to 12 MP, from scikit-image's
 benign sample photos), scanned on every core, beside (a) hashmatch's single-core file -> hash throughput on
 the same files, times the cores, and (b) a naive loop: Pillow decode + Meta's `pdqhash`, one process per core,
-as python-threatexchange and HMA hash files.
+as python-threatexchange and HMA hash files. Two more rows put the scan in context: a bare process pool (the
+same hasher in a plain multiprocessing pool: no walk, claims, matching or journal) shows what these cores give
+any design that uses processes, and the same scan on a local Ray instance (when the 'distributed' extra is
+installed) shows what Ray costs on one machine.
 
 Each measurement checks what it counted: the scan's results.jsonl holds one line per file with a PDQ, and the
 naive loop returns a hash per file. Files: HASHMATCH_BENCH_SCAN_FILES (default 24, CI's smoke run; the
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
 import os
 import time
 from collections.abc import Iterator
@@ -90,6 +94,31 @@ def test_single_core_hashing(benchmark: Any, collection: Path) -> None:
     _record(benchmark, "single core", len(files), seconds)
 
 
+_BARE_HASHER: MediaHasher | None = None
+
+
+def _start_bare() -> None:
+    global _BARE_HASHER
+    _BARE_HASHER = MediaHasher(HashOptions(dihedral=DihedralMode.DCT))
+
+
+def _bare(path: Path) -> str:
+    assert _BARE_HASHER is not None
+    return _BARE_HASHER.hash_file(path).pdq.hex()
+
+
+def test_bare_process_pool(benchmark: Any, collection: Path) -> None:
+    """The same hasher on every core in a plain pool, start-up included as in the scan: the cores' ceiling."""
+    files = sorted(collection.iterdir())
+    context = multiprocessing.get_context("fork")
+    started = time.perf_counter()
+    with ProcessPoolExecutor(CORES, context, initializer=_start_bare) as pool:
+        hashes = benchmark.pedantic(lambda: list(pool.map(_bare, files, chunksize=1)), rounds=1)
+    seconds = time.perf_counter() - started
+    assert len(hashes) == len(files) and all(hashes)
+    _record(benchmark, "bare process pool", len(files), seconds)
+
+
 def _naive(path: Path) -> int:
     with Image.open(path) as image:
         _, quality = pdqhash.compute(np.asarray(image.convert("RGB")))
@@ -130,3 +159,22 @@ def test_scan(benchmark: Any, collection: Path, matcher: Matcher, tmp_path: Path
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert not outcome.interrupted and len(lines) == FILES and all(line["pdq"] for line in lines)
     _record(benchmark, "hashmatch scan", FILES, seconds, hashed=outcome.counters.hashed)
+
+
+def test_scan_on_local_ray(benchmark: Any, collection: Path, matcher: Matcher, tmp_path: Path) -> None:
+    """The same scan with --ray on a local Ray instance of CORES CPUs, Ray's start-up included."""
+    pytest.importorskip("ray", reason="the 'distributed' extra is not installed")
+    from engine.scan.ray_runner import RayScanRunner, RayTarget
+
+    out = tmp_path / "out"
+    journal = ScanJournal(out)
+    settings = ScanSettings(workers=CORES, hash_options=HashOptions(dihedral=DihedralMode.DCT))
+    runner = RayScanRunner(matcher.store.path, matcher, journal, settings, RayTarget(actors=CORES))
+    started = time.perf_counter()
+    outcome = benchmark.pedantic(lambda: runner.run([collection]), rounds=1)
+    seconds = time.perf_counter() - started
+    journal.write_results(out / "results.jsonl")
+    journal.close()
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert not outcome.interrupted and len(lines) == FILES and all(line["pdq"] for line in lines)
+    _record(benchmark, "hashmatch scan --ray (local)", FILES, seconds, hashed=outcome.counters.hashed)

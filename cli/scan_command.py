@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import socket
 import sys
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from engine.matcher import DEFAULT_QUALITY_GATE, Matcher, MatchScope
 from engine.scan.journal import ScanJournal
 from engine.scan.progress import ProgressReporter
 from engine.scan.ray_runner import RayScanRunner, RayTarget, ray_modules
-from engine.scan.reports import ScanSummary, write_reports
+from engine.scan.reports import ScanSummary, tool_version, write_reports
 from engine.scan.runner import ScanRun, ScanRunner, ScanSettings
 from engine.scan.sources import ArchiveLimits
 from hashing.decode import DecodeLimits, DecodeOptions
@@ -28,6 +28,7 @@ from kernels.optional import MissingDependencyError
 
 EXIT_NO_MATCH, EXIT_MATCHES, EXIT_ERRORS, EXIT_INTERRUPTED = 0, 1, 2, 130
 LOCAL_RAY = "local"
+RAY_ADDRESS = re.compile(r"auto|(ray://)?[\w.\-]+:\d+|(ray://)?\[[0-9a-fA-F:.]+\]:\d+")
 
 
 def register(commands: Any) -> None:
@@ -125,6 +126,11 @@ def _runner(
 def _check(args: argparse.Namespace) -> str | None:
     if args.workers is not None and args.workers < 0:
         return "--workers is at least 0 (0: hash in this process)"
+    if args.ray not in (None, LOCAL_RAY) and not RAY_ADDRESS.fullmatch(args.ray):
+        return (
+            f"--ray took {args.ray!r} for the address of a Ray cluster: give auto, HOST:PORT or ray://HOST:PORT "
+            "(--ray=ADDRESS), or put --ray after the paths for a local Ray instance"
+        )
     if args.ray is not None and args.workers == 0:
         return "--workers 0 hashes in this process, which --ray does not: give the number of Ray actors"
     if args.max_archive_depth < 0 or args.max_bytes < 1 or args.max_pixels < 1:
@@ -193,7 +199,7 @@ def _finish(
         started=first,
         ended=ended,
         seconds=seconds,
-        tool_version=_tool_version(),
+        tool_version=tool_version(),
         host=f"{socket.gethostname()} ({platform.machine()}, {os.cpu_count()} CPUs)",
         command=[os.fsdecode(a) for a in sys.argv],
         list_versions=matcher.list_versions,
@@ -215,10 +221,3 @@ def _finish(
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_MATCHES if matches else EXIT_ERRORS if errors else EXIT_NO_MATCH
-
-
-def _tool_version() -> str:
-    try:
-        return f"hashmatch {version('hashmatch')}"
-    except PackageNotFoundError:
-        return "hashmatch (not installed)"

@@ -344,3 +344,16 @@ def test_the_eta_is_the_bytes_ahead_at_this_runs_rate() -> None:
     assert eta is not None and 24.9 < eta < 25.1
     assert ScanCounters(input_bytes=200).eta_seconds() is None  # not counted yet
     assert (_duration(None), _duration(25.2), _duration(3 * 3600 + 125)) == ("counting", "0m25s", "3h02m")
+
+
+def test_a_path_after_ray_is_not_taken_for_a_cluster_address(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`scan --ray /ev1 /ev2` would scan /ev2 only, on a cluster named /ev1: refused before anything is claimed."""
+    (tmp_path / "ev1").mkdir()
+    (tmp_path / "ev2").mkdir()
+    out = tmp_path / "out"
+    command = ["scan", "--ray", str(tmp_path / "ev1"), str(tmp_path / "ev2"), "--out", str(out)]
+    assert main([*command, "--db", str(tmp_path / "h.db")]) == 2
+    err = capsys.readouterr().err
+    assert "USAGE" in err and "put --ray after the paths" in err and not out.exists()

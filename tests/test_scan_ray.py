@@ -16,6 +16,7 @@ from engine.scan.ray_runner import RayScanRunner, RayTarget
 from engine.scan.runner import ScanSettings
 from engine.store import Store
 from hashing.errors import HashmatchError
+from hashing.exact import ExactDigests
 from tests.test_scan import _zip, assert_tree_results, build_store, build_tree, image_bytes, planted_rows
 
 ray = pytest.importorskip("ray", reason="scan --ray needs the 'distributed' extra")
@@ -94,3 +95,26 @@ def test_a_node_without_the_hash_store_fails_the_scan_with_its_reason(tmp_path: 
             runner.run([tree])
     assert failure.value.reason == "STORE_UNAVAILABLE" and "same paths on every node" in failure.value.detail
     journal.close()
+
+
+def test_copies_met_by_different_actors_are_hashed_once(tmp_path: Path) -> None:
+    """Many small blocks over 2 actors, 12 copies of one picture among them: one claim wins, every other copy
+    names it, and each distinct picture is hashed exactly once."""
+    tree, db = tmp_path / "tree", tmp_path / "h.db"
+    tree.mkdir()
+    copied = image_bytes(50)
+    for number in range(36):
+        data = copied if number % 3 == 0 else image_bytes(60 + number)
+        (tree / f"{number:02}.jpg").write_bytes(data)
+    build_store(db, [f"{_pdq(copied)},pdq,A"])
+    journal = ScanJournal(tmp_path / "out")
+    settings = ScanSettings(workers=2, checkpoint_items=4)  # 9 blocks of 4 rows
+    with Store(db) as store:
+        outcome = RayScanRunner(db, Matcher.from_store(store), journal, settings, RayTarget(actors=2)).run([tree])
+    records = list(journal.records())
+    journal.close()
+    assert not outcome.interrupted and len(records) == 36 and outcome.counters.hashed == 24 + 1
+    originals = [r for r in records if r.duplicate_of is None and r.sha256 == ExactDigests.of(copied).sha256]
+    copies = [r for r in records if r.duplicate_of is not None]
+    assert len(originals) == 1 and len(copies) == 11
+    assert all(r.duplicate_of == originals[0].path and r.decision == "match" for r in copies)

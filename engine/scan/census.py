@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing.connection
 import multiprocessing.context
+import os
 import signal
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,11 +37,14 @@ class Census:
         self.total_bytes()  # kept, if it came
         if self._process.is_alive():
             self._process.terminate()
-        self._process.join()
+        self._process.join(timeout=2.0)  # stuck in the kernel on a hung mount: left to die on its own
         self._answer.close()
 
 
 def _count(paths: list[Path], limits: ArchiveLimits, answer: multiprocessing.connection.Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the scan's to handle
-    answer.send(sum(item.size or 0 for item in walk(paths, limits, sniff=False) if item.path is not None))
-    answer.close()
+    try:
+        answer.send(sum(item.size or 0 for item in walk(paths, limits, sniff=False) if item.path is not None))
+        answer.close()
+    except BaseException:
+        os._exit(1)

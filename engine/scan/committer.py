@@ -83,11 +83,6 @@ class Committer:
         if self.reporter is not None:
             self.reporter.update(self.counters)
 
-    @property
-    def held_back(self) -> int:
-        """Duplicates whose original has no line yet."""
-        return sum(len(waiting) for waiting in self._waiting.values())
-
     def _resolved(self, batch: dict[str, ScanRecord]) -> list[Finished]:
         resolved = []
         for original in list(self._waiting):

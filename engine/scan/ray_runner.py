@@ -18,9 +18,13 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import math
 import os
+import signal
 import sys
+import threading
 import time
+import traceback
 import uuid
 import warnings
 from collections.abc import Iterator, Sequence
@@ -35,6 +39,7 @@ from engine.scan.committer import Committer, Finished, records_of
 from engine.scan.journal import ScanJournal, label_key, label_of_key
 from engine.scan.progress import ProgressReporter, ScanCounters
 from engine.scan.records import ARCHIVE_SEPARATOR, ContentType, ItemProblem, ScanItem, ScanRecord
+from engine.scan.reports import tool_version
 from engine.scan.runner import ScanRun, ScanSettings, stop_on_interrupt
 from engine.scan.sources import archive_members, walk
 from engine.scan.workers import WorkerResult, WorkerState, hash_item, state_for
@@ -64,6 +69,7 @@ class ActorSetup:
     quality_gate: int
     settings: ScanSettings
     claims_actor: str  # the name of the claims actor in this scan's namespace
+    hashmatch_version: str  # every node must hash as this process would
 
 
 @dataclass
@@ -103,38 +109,45 @@ class RayScanRunner:
         """The scan on Ray. HashmatchError SERVER_UNREACHABLE when the cluster cannot be reached, INTERNAL when
         the Ray job fails (what was committed before stays: a rerun resumes)."""
         ray, ray_data = ray_modules()
-        walked = self._walk(paths)
-        self.counters.total_bytes = walked.total_bytes
-        self.committer.commit(records_of(walked.settled, self.matcher, self.settings.scope), [])
         with stop_on_interrupt() as stop:
+            walked = self._walk(paths, stop)
+            self.counters.total_bytes = walked.total_bytes
+            self.committer.commit(records_of(walked.settled, self.matcher, self.settings.scope), [])
             if walked.rows and not stop.is_set():
+                terminate = signal.getsignal(signal.SIGTERM)  # ray.init installs its own
                 with ray_output_to(self.journal.path.parent / RAY_LOG, self.reporter):
                     _connect(ray, self.target, self.settings.workers)
                     try:
                         self._run_on_ray(ray, ray_data, walked.rows, stop)
                     finally:
                         ray.shutdown()
+                        signal.signal(signal.SIGTERM, terminate)
             self.committer.commit([], [], final=True)
         if self.reporter is not None:
             self.reporter.finish(self.counters)
         return ScanRun(stop.is_set(), self.counters)
 
-    def _walk(self, paths: Sequence[Path]) -> _Rows:
+    def _walk(self, paths: Sequence[Path], stop: threading.Event) -> _Rows:
         done = self.journal.done_labels()
         done_archives = self.journal.done_archives()
         ordered_done = sorted(done)
         walked = _Rows()
         for item in walk(paths, self.settings.limits, sniff=False):
+            if stop.is_set():
+                break
             key = label_key(item.label)
+            # Members may be done while their archive's own line is not (a duplicate archive's line waits for
+            # its original's): every row says which of its members not to do again.
+            members = _members(key, ordered_done) if done else []
             if key in done:
                 self.counters.skipped += 1
                 self.counters.skipped_bytes += item.size or 0  # (None for an input with a problem)
                 if key in done_archives and item.path is not None:  # its members may not all be done
-                    walked.rows.append(_row(item, expand_only=True, done_members=_members(key, ordered_done)))
+                    walked.rows.append(_row(item, expand_only=True, done_members=members))
             elif item.problem is not None:
                 walked.settled.append(WorkerResult(item.label, item.size, item.content_type, problem=item.problem))
             else:
-                walked.rows.append(_row(item, expand_only=False, done_members=[]))
+                walked.rows.append(_row(item, expand_only=False, done_members=members))
             walked.total_bytes += item.size or 0  # (None for an input with a problem)
         return walked
 
@@ -143,12 +156,20 @@ class RayScanRunner:
         claims = ray.remote(num_cpus=0)(ClaimsRegistry).options(name=claims_name).remote(self.journal.hashed_digests())
         actors = self.target.actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
         setup = ActorSetup(
-            str(self.db_path), self.matcher.list_versions, self.matcher.quality_gate, self.settings, claims_name
+            str(self.db_path),
+            self.matcher.list_versions,
+            self.matcher.quality_gate,
+            self.settings,
+            claims_name,
+            tool_version(),
         )
         with warnings.catch_warnings():
             # Ray 2.51+ flags extra actor options as deprecated, yet they are still the only way to set these.
             warnings.simplefilter("ignore", DeprecationWarning)
-            results = ray_data.from_items(rows).map_batches(
+            # One block per checkpoint's worth of rows: a block's lines come back together, and Ray Data's
+            # default (about 200 blocks) would make them thousands per block on a large collection.
+            blocks = max(1, math.ceil(len(rows) / self.settings.checkpoint_items))
+            results = ray_data.from_items(rows, override_num_blocks=blocks).map_batches(
                 ScanActor,
                 batch_size=ROWS_PER_BATCH,
                 batch_format="numpy",
@@ -206,7 +227,7 @@ def _row(item: ScanItem, expand_only: bool, done_members: list[str]) -> dict[str
     assert item.path is not None
     fields = {
         "label": item.label,
-        "path": os.fsdecode(item.path),
+        "path": os.fsencode(item.path).hex(),  # the name's bytes, whatever a node's filesystem encoding
         "size": item.size,
         "expand_only": expand_only,
         "done_members": done_members,
@@ -231,10 +252,10 @@ def ray_output_to(log: Path, reporter: ProgressReporter | None) -> Iterator[None
     """Everything Ray prints while the scan runs (lines from its C++ core on file descriptor 2, task retry
     notices, Python stack traces from its loggers) goes to `log`, never to the investigator's terminal; the
     progress display keeps writing to the terminal. Ray prints no media: paths at most, as the journal holds."""
+    target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     sys.stdout.flush()
     sys.stderr.flush()
     saved = {fd: os.dup(fd) for fd in (1, 2)}
-    target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     streams = sys.stdout, sys.stderr
     shown = reporter.stream if reporter is not None else None
     terminal: TextIO | None = None
@@ -283,11 +304,12 @@ def _connect(ray: ModuleType, target: RayTarget, workers: int) -> None:
     for name in ("ray", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        if target.address is None:
-            ray.init(num_cpus=max(1, target.actors or workers), include_dashboard=False, **quiet)
+        if target.address is None:  # "local": a new instance even where RAY_ADDRESS names a cluster
+            ray.init(address="local", num_cpus=max(1, target.actors or workers), include_dashboard=False, **quiet)
         else:
             ray.init(address=target.address, **quiet)
     except Exception as failure:  # ConnectionError, RuntimeError, ValueError: Ray uses them all here
+        traceback.print_exc()  # into ray.log
         where = "a local Ray instance" if target.address is None else f"the Ray cluster at {target.address}"
         raise HashmatchError(ReasonCode.SERVER_UNREACHABLE, f"cannot start or reach {where}") from failure
 
@@ -318,7 +340,14 @@ class _RemoteClaims:
         self._actor = ray.get_actor(name)
 
     def setdefault(self, sha256: str, label: str) -> str:
-        return str(self._ray.get(self._actor.setdefault.remote(sha256, label)))
+        try:
+            return str(self._ray.get(self._actor.setdefault.remote(sha256, label)))
+        except Exception as failure:  # the claims actor or its node is gone
+            raise ClaimsLostError from failure
+
+
+class ClaimsLostError(Exception):
+    """The claims actor cannot answer: the job must fail (a rerun redoes the input), not record the input."""
 
 
 class ScanActor:
@@ -355,7 +384,7 @@ class ScanActor:
         return {"result": [json.dumps(answer) for answer in answers]}
 
     def _results(self, row: dict[str, Any]) -> Iterator[WorkerResult]:
-        path = Path(row["path"])  # surrogate-escaped as os.fsdecode wrote it: the same bytes on disk
+        path = Path(os.fsdecode(bytes.fromhex(row["path"])))
         item = ScanItem(row["label"], size=row["size"], path=path)
         expand = row["expand_only"]
         if not expand:
@@ -371,6 +400,8 @@ class ScanActor:
     def _hash(self, item: ScanItem) -> WorkerResult:
         try:
             return hash_item(item, self.state)
+        except ClaimsLostError:
+            raise
         except Exception:  # one input must never end the scan: it gets an INTERNAL line, like a dead worker's
             detail = "an unexpected failure while hashing it (a bug: please report it)"
             problem = ItemProblem(ReasonCode.INTERNAL, detail)
@@ -379,6 +410,11 @@ class ScanActor:
 
 def _matcher(setup: ActorSetup) -> Matcher:
     """The lists at the driver's versions, from the store at the driver's path."""
+    if tool_version() != setup.hashmatch_version:
+        raise HashmatchError(
+            ReasonCode.USAGE,
+            f"a Ray node runs {tool_version()}, the scan {setup.hashmatch_version}: install one on every node",
+        )
     if not Path(setup.db_path).is_file():
         raise HashmatchError(
             ReasonCode.STORE_UNAVAILABLE,

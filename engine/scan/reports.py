@@ -13,6 +13,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -419,3 +420,11 @@ def _tick(value: float, top: float) -> str:
     if top >= 10:
         return f"{value:,.0f}"
     return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def tool_version() -> str:
+    """What summary.json names as the tool, and what every Ray node must run."""
+    try:
+        return f"hashmatch {version('hashmatch')}"
+    except PackageNotFoundError:
+        return "hashmatch (not installed)"

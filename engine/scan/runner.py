@@ -79,10 +79,10 @@ class ScanRunner:
         self._done_archives = self.journal.done_archives()
         # Plain files are not opened here: the workers read them anyway, sniff them, and hand archives back.
         self._walker = walk(paths, self.settings.limits, sniff=False)
-        if self.reporter is not None:  # started first, while this process has one thread (fork is safe)
-            self._census = Census(_process_context(), paths, self.settings.limits)
         with stop_on_interrupt() as stop:
             self._stop = stop
+            if self.reporter is not None:  # before the workers, while this process has one thread (fork is safe)
+                self._census = Census(_process_context(), paths, self.settings.limits)
             try:
                 if self.settings.workers == 0:
                     self._run_here()
