@@ -27,7 +27,7 @@ from engine.lists import HashList, SourceProgramme
 from engine.signals import SignalType
 from engine.store import Store
 from hashing.exact import ExactDigests
-from hashing.media_hasher import MediaHasher
+from hashing.media_hasher import HashOptions, MediaHasher
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -278,19 +278,43 @@ def test_a_dead_worker_costs_a_retry_and_never_the_scan(tmp_path: Path) -> None:
     _store_with_one_listed(db, image_bytes(13))
     with Store(db) as store:
         runner = ScanRunner(Matcher.from_store(store), ScanJournal(tmp_path / "out"), ScanSettings(workers=1))
-    item = ScanItem("x.jpg", 10, ContentType.IMAGE)
+    item, other = ScanItem("x.jpg", 10, ContentType.IMAGE), ScanItem("y.jpg", 11, ContentType.IMAGE)
     died: Future[object] = Future()
     died.set_exception(BrokenProcessPool("a worker died"))
-    assert runner._result_of(died, item) is None  # type: ignore[arg-type]
-    assert runner._retry == [item] and runner._broken
+    assert runner._results_of(died, [item, other]) == []  # type: ignore[arg-type]
+    assert runner._retry == [item, other] and runner._broken
     runner._retry.clear()
-    runner._retried.add(item.label)
-    result = runner._result_of(died, item)  # type: ignore[arg-type]
-    assert result is not None and result.problem is not None and result.problem.reason == "INTERNAL"
+    runner._retried.add(item.label)  # x.jpg died alone too; y.jpg has its retry still to come
+    results = runner._results_of(died, [item, other])  # type: ignore[arg-type]
+    assert [(r.label, r.problem.reason if r.problem else None) for r in results] == [("x.jpg", "INTERNAL")]
+    assert runner._retry == [other]
     failed: Future[object] = Future()
     failed.set_exception(ValueError("a bug"))
-    other = runner._result_of(failed, ScanItem("y.jpg"))  # type: ignore[arg-type]
-    assert other is not None and other.problem is not None and "bug" in other.problem.detail
+    answers = runner._results_of(failed, [ScanItem("z.jpg")])  # type: ignore[arg-type]
+    assert len(answers) == 1 and answers[0].problem is not None and "bug" in answers[0].problem.detail
+
+
+def test_a_failing_input_costs_its_own_line_and_not_its_tasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug that raises on one input gives that input an INTERNAL line; the other inputs of its task hash."""
+    from engine.scan import workers
+    from engine.scan.records import ScanItem
+
+    real = workers.hash_item
+
+    def hash_item(item: ScanItem, state: workers.WorkerState) -> workers.WorkerResult:
+        if item.label.endswith("b.jpg"):
+            raise RuntimeError("boom")
+        return real(item, state)
+
+    monkeypatch.setattr(workers, "hash_item", hash_item)
+    (tmp_path / "a.jpg").write_bytes(image_bytes(70))
+    (tmp_path / "b.jpg").write_bytes(image_bytes(71))
+    state = workers.state_for(HashOptions(), {})
+    monkeypatch.setattr(workers, "_STATE", state)
+    items = [ScanItem(str(tmp_path / name), path=tmp_path / name) for name in ("a.jpg", "b.jpg")]
+    first, second = workers.hash_task_in_worker(items)
+    assert first.pdq is not None and first.problem is None
+    assert second.problem is not None and second.problem.reason == "INTERNAL" and "boom" not in second.problem.detail
 
 
 def test_a_resumed_scan_expands_archives_recorded_before_their_members(tmp_path: Path) -> None:

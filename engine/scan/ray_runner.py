@@ -38,11 +38,17 @@ from engine.matcher import Matcher, load_list
 from engine.scan.committer import Committer, Finished, records_of
 from engine.scan.journal import ScanJournal, label_key, label_of_key
 from engine.scan.progress import ProgressReporter, ScanCounters
-from engine.scan.records import ARCHIVE_SEPARATOR, ContentType, ItemProblem, ScanItem, ScanRecord
+from engine.scan.records import ARCHIVE_SEPARATOR, ContentType, ScanItem, ScanRecord
 from engine.scan.reports import tool_version
 from engine.scan.runner import ScanRun, ScanSettings, stop_on_interrupt
 from engine.scan.sources import archive_members, walk
-from engine.scan.workers import WorkerResult, WorkerState, hash_item, state_for
+from engine.scan.workers import (
+    ClaimsUnavailableError,
+    WorkerResult,
+    WorkerState,
+    hash_item_or_internal,
+    state_for,
+)
 from engine.store import Store
 from hashing.errors import HashmatchError, ReasonCode
 from kernels.optional import require_module
@@ -342,12 +348,8 @@ class _RemoteClaims:
     def setdefault(self, sha256: str, label: str) -> str:
         try:
             return str(self._ray.get(self._actor.setdefault.remote(sha256, label)))
-        except Exception as failure:  # the claims actor or its node is gone
-            raise ClaimsLostError from failure
-
-
-class ClaimsLostError(Exception):
-    """The claims actor cannot answer: the job must fail (a rerun redoes the input), not record the input."""
+        except Exception as failure:  # the claims actor or its node is gone: the job fails, a rerun redoes it
+            raise ClaimsUnavailableError from failure
 
 
 class ScanActor:
@@ -398,14 +400,7 @@ class ScanActor:
                     yield self._hash(member)
 
     def _hash(self, item: ScanItem) -> WorkerResult:
-        try:
-            return hash_item(item, self.state)
-        except ClaimsLostError:
-            raise
-        except Exception:  # one input must never end the scan: it gets an INTERNAL line, like a dead worker's
-            detail = "an unexpected failure while hashing it (a bug: please report it)"
-            problem = ItemProblem(ReasonCode.INTERNAL, detail)
-            return WorkerResult(item.label, item.size, item.content_type, problem=problem)
+        return hash_item_or_internal(item, self.state)
 
 
 def _matcher(setup: ActorSetup) -> Matcher:

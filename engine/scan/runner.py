@@ -31,9 +31,11 @@ from engine.scan.journal import ScanJournal, label_key
 from engine.scan.progress import ProgressReporter, ScanCounters
 from engine.scan.records import ItemProblem, ScanItem
 from engine.scan.sources import ArchiveLimits, archive_members, walk
-from engine.scan.workers import WorkerResult, hash_in_worker, hash_item, start_worker, state_for
+from engine.scan.workers import WorkerResult, hash_item_or_internal, hash_task_in_worker, start_worker, state_for
 from hashing.errors import ReasonCode
 from hashing.media_hasher import HashOptions
+
+TASK_FILES = 4  # plain files per worker task
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class ScanRunner:
         self._done: set[bytes] = set()
         self._done_archives: set[bytes] = set()
         self._census: Census | None = None
+        self._held: ScanItem | None = None  # an archive member that goes in the next task, alone
 
     def run(self, paths: Sequence[Path]) -> ScanRun:
         self._done = self.journal.done_labels()
@@ -131,21 +134,38 @@ class ScanRunner:
     def _run_here(self) -> None:
         state = state_for(self.settings.hash_options, self._claims_from_journal({}))
         while not self._stop.is_set() and (item := self._next_input()) is not None:
-            self._take(hash_item(item, state))
+            self._take(hash_item_or_internal(item, state))
+
+    def _next_task(self) -> list[ScanItem]:
+        """Up to TASK_FILES plain files for one worker task; an archive member (its bytes already in memory)
+        goes alone, so that the bytes in flight stay one member per task. Empty when nothing is left now."""
+        task: list[ScanItem] = []
+        while len(task) < TASK_FILES:
+            item, self._held = (self._held, None) if self._held is not None else (self._next_input(), None)
+            if item is None:
+                break
+            if item.data is not None:
+                if task:
+                    self._held = item  # the next task's
+                else:
+                    task.append(item)
+                break
+            task.append(item)
+        return task
 
     def _run_in_workers(self) -> None:
         context = _process_context()
         with context.Manager() as manager:
             claims = self._claims_from_journal(manager.dict())
             pool = self._pool(context, claims)
-            in_flight: dict[Future[WorkerResult], ScanItem] = {}
+            in_flight: dict[Future[list[WorkerResult]], list[ScanItem]] = {}
             try:
                 while not self._stop.is_set():
                     if len(in_flight) >= 2 * self.settings.workers:
                         self._collect(in_flight)
                         continue
-                    item = self._next_input()
-                    if item is None:
+                    task = self._next_task()
+                    if not task:
                         if in_flight:
                             self._collect(in_flight)  # what is left may still hand back archives
                             continue
@@ -156,7 +176,7 @@ class ScanRunner:
                     if self._broken:  # a worker died: its pool is gone, a new one takes the rest
                         self._replace_pool(pool, in_flight, context, claims)
                         pool, self._broken = self._pool(context, claims), False
-                    in_flight[pool.submit(hash_in_worker, item)] = item
+                    in_flight[pool.submit(hash_task_in_worker, task)] = task
             finally:
                 # After Ctrl-C: the inputs in flight finish and are kept; the rest are the next run's.
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -166,7 +186,7 @@ class ScanRunner:
     def _replace_pool(
         self,
         pool: ProcessPoolExecutor,
-        in_flight: dict[Future[WorkerResult], ScanItem],
+        in_flight: dict[Future[list[WorkerResult]], list[ScanItem]],
         context: multiprocessing.context.BaseContext,
         claims: MutableMapping[str, str],
     ) -> None:
@@ -186,34 +206,32 @@ class ScanRunner:
             initargs=(self.settings.hash_options, claims),
         )
 
-    def _collect(self, in_flight: dict[Future[WorkerResult], ScanItem]) -> None:
+    def _collect(self, in_flight: dict[Future[list[WorkerResult]], list[ScanItem]]) -> None:
         finished, _ = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
         for future in finished:
-            item = in_flight.pop(future)
+            task = in_flight.pop(future)
             if future.cancelled():
                 continue  # never started (Ctrl-C): the next run does it
-            result = self._result_of(future, item)
-            if result is not None:
+            for result in self._results_of(future, task):
                 self._take(result)
         if not finished:
             self._checkpoint()  # a slow input must not hold back the results already in
 
-    def _result_of(self, future: Future[WorkerResult], item: ScanItem) -> WorkerResult | None:
-        """The worker's answer. When a worker process dies (killed, out of memory, a crash in a decoder) every
-        input in flight fails with it: each is retried on its own once (None: retry later), and one that
-        fails alone too gets an INTERNAL error line instead of ending the scan."""
+    def _results_of(self, future: Future[list[WorkerResult]], task: list[ScanItem]) -> list[WorkerResult]:
+        """The worker's answers. When a worker process dies (killed, out of memory, a crash in a decoder) every
+        input in flight fails with it: each is retried on its own once (no answer now), and one that fails
+        alone too gets an INTERNAL error line instead of ending the scan."""
         failure = future.exception()
         if failure is None:
             return future.result()
-        if isinstance(failure, BrokenProcessPool):
-            self._broken = True
-            if item.label not in self._retried:
-                self._retry.append(item)
-                return None
-            detail = "the process hashing it died (killed, out of memory, or a crash in a decoder)"
-        else:
-            detail = "an unexpected failure while hashing it (a bug: please report it)"
-        return WorkerResult(item.label, item.size, item.content_type, problem=ItemProblem(ReasonCode.INTERNAL, detail))
+        if not isinstance(failure, BrokenProcessPool):
+            return [
+                _internal(item, "an unexpected failure while hashing it (a bug: please report it)") for item in task
+            ]
+        self._broken = True
+        self._retry += [item for item in task if item.label not in self._retried]
+        died = "the process hashing it died (killed, out of memory, or a crash in a decoder)"
+        return [_internal(item, died) for item in task if item.label in self._retried]
 
     def _retry_alone(self, context: multiprocessing.context.BaseContext, claims: MutableMapping[str, str]) -> None:
         """The inputs a dead worker took down with it, one at a time, each in a fresh pool if need be."""
@@ -224,10 +242,10 @@ class ScanRunner:
             for sha256 in [key for key, label in claims.items() if label == item.label]:
                 del claims[sha256]
             with self._pool(context, claims, workers=1) as pool:
-                future = pool.submit(hash_in_worker, item)
+                future = pool.submit(hash_task_in_worker, [item])
                 wait([future])
-                result = self._result_of(future, item)
-            if result is not None:
+                results = self._results_of(future, [item])
+            for result in results:
                 self._take(result)
 
     def _claims_from_journal(self, claims: MutableMapping[str, str]) -> MutableMapping[str, str]:
@@ -252,6 +270,10 @@ class ScanRunner:
         duplicates = [r for r in pending if r.duplicate_of is not None]
         finished = records_of(originals, self.matcher, self.settings.scope) if originals else []
         self.committer.commit(finished, duplicates, final)
+
+
+def _internal(item: ScanItem, detail: str) -> WorkerResult:
+    return WorkerResult(item.label, item.size, item.content_type, problem=ItemProblem(ReasonCode.INTERNAL, detail))
 
 
 def _process_context() -> multiprocessing.context.BaseContext:
