@@ -174,7 +174,8 @@ class RayScanRunner:
             warnings.simplefilter("ignore", DeprecationWarning)
             # One block per checkpoint's worth of rows: a block's lines come back together, and Ray Data's
             # default (about 200 blocks) would make them thousands per block on a large collection.
-            blocks = max(1, math.ceil(len(rows) / self.settings.checkpoint_items))
+            # At least four per actor, so that a small scan still keeps every actor busy.
+            blocks = max(math.ceil(len(rows) / self.settings.checkpoint_items), min(len(rows), 4 * actors))
             results = ray_data.from_items(rows, override_num_blocks=blocks).map_batches(
                 ScanActor,
                 batch_size=ROWS_PER_BATCH,
