@@ -78,7 +78,10 @@ def _ratios(rows: dict[str, dict[str, Any]]) -> tuple[float, list[float], float]
         return None
     scan, single = rows[SCAN], rows[SINGLE]
     cores = scan["cores"]
-    per_round = [s / (one * cores) for s, one in zip(scan["rounds"], single["rounds"], strict=False)]
+    if len(scan["rounds"]) == len(single["rounds"]):
+        per_round = [s / (one * cores) for s, one in zip(scan["rounds"], single["rounds"], strict=True)]
+    else:  # not from the same rounds: the medians
+        per_round = [scan["throughput"] / (single["throughput"] * cores)]
     return statistics.median(per_round), per_round, scan["throughput"] / rows[NAIVE]["throughput"]
 
 

@@ -381,3 +381,70 @@ def test_a_path_after_ray_is_not_taken_for_a_cluster_address(
     assert main([*command, "--db", str(tmp_path / "h.db")]) == 2
     err = capsys.readouterr().err
     assert "USAGE" in err and "put --ray after the paths" in err and not out.exists()
+
+
+def test_tasks_carry_up_to_four_files_and_an_archive_member_alone(tmp_path: Path) -> None:
+    from engine.matcher import Matcher
+    from engine.scan.journal import ScanJournal
+    from engine.scan.records import ScanItem
+    from engine.scan.runner import ScanRunner, ScanSettings
+
+    db = tmp_path / "h.db"
+    _store_with_one_listed(db, image_bytes(80))
+    with Store(db) as store:
+        runner = ScanRunner(Matcher.from_store(store), ScanJournal(tmp_path / "out"), ScanSettings(workers=2))
+    files = [ScanItem(f"f{n}", 1, path=tmp_path / f"f{n}") for n in range(7)]
+    member = ScanItem("a.zip!m", 1, data=b"bytes")
+    runner._walker = iter([files[0], files[1], member, *files[2:]])
+    tasks = [[item.label for item in runner._next_task()] for _ in range(5)]
+    assert tasks == [["f0", "f1"], ["a.zip!m"], ["f2", "f3", "f4", "f5"], ["f6"], []]
+
+
+def test_a_dead_task_s_claims_are_all_dropped_before_any_retry(tmp_path: Path) -> None:
+    """Otherwise a retried input could be taken for a duplicate of one still waiting for its own retry."""
+    import multiprocessing
+
+    from engine.matcher import Matcher
+    from engine.scan.journal import ScanJournal
+    from engine.scan.records import ScanItem
+    from engine.scan.runner import ScanRunner, ScanSettings
+
+    db = tmp_path / "h.db"
+    _store_with_one_listed(db, image_bytes(81))
+    with Store(db) as store:
+        runner = ScanRunner(Matcher.from_store(store), ScanJournal(tmp_path / "out"), ScanSettings(workers=2))
+    runner._retry = [ScanItem("a"), ScanItem("b")]
+    claims = {"s1": "a", "s2": "b", "s3": "c"}
+    runner._stop.set()  # only the clearing runs
+    runner._retry_alone(multiprocessing.get_context("fork"), claims)
+    assert claims == {"s3": "c"}
+
+
+def test_claims_that_cannot_answer_end_the_scan_instead_of_recording_inputs(tmp_path: Path) -> None:
+    """The manager process gone: its inputs must be redone by a rerun, not journalled as INTERNAL."""
+    import multiprocessing
+    from concurrent.futures import Future
+
+    from engine.matcher import Matcher
+    from engine.scan.journal import ScanJournal
+    from engine.scan.records import ScanItem
+    from engine.scan.runner import ScanRunner, ScanSettings
+    from engine.scan.workers import ClaimsUnavailableError, ManagerClaims
+    from hashing.errors import HashmatchError
+
+    manager = multiprocessing.get_context("fork").Manager()
+    claims = ManagerClaims(manager.dict())
+    assert claims.setdefault("s1", "a") == "a" and claims.setdefault("s1", "b") == "a"
+    manager.shutdown()
+    with pytest.raises(ClaimsUnavailableError):
+        claims.setdefault("s2", "c")
+
+    db = tmp_path / "h.db"
+    _store_with_one_listed(db, image_bytes(82))
+    with Store(db) as store:
+        runner = ScanRunner(Matcher.from_store(store), ScanJournal(tmp_path / "out"), ScanSettings(workers=1))
+    lost: Future[object] = Future()
+    lost.set_exception(ClaimsUnavailableError())
+    with pytest.raises(HashmatchError) as failure:
+        runner._results_of(lost, [ScanItem("x.jpg")])  # type: ignore[arg-type]
+    assert failure.value.reason == "INTERNAL"

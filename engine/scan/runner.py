@@ -31,8 +31,16 @@ from engine.scan.journal import ScanJournal, label_key
 from engine.scan.progress import ProgressReporter, ScanCounters
 from engine.scan.records import ItemProblem, ScanItem
 from engine.scan.sources import ArchiveLimits, archive_members, walk
-from engine.scan.workers import WorkerResult, hash_item_or_internal, hash_task_in_worker, start_worker, state_for
-from hashing.errors import ReasonCode
+from engine.scan.workers import (
+    ClaimsUnavailableError,
+    ManagerClaims,
+    WorkerResult,
+    hash_item_or_internal,
+    hash_task_in_worker,
+    start_worker,
+    state_for,
+)
+from hashing.errors import HashmatchError, ReasonCode
 from hashing.media_hasher import HashOptions
 
 TASK_FILES = 4  # plain files per worker task
@@ -156,7 +164,7 @@ class ScanRunner:
     def _run_in_workers(self) -> None:
         context = _process_context()
         with context.Manager() as manager:
-            claims = self._claims_from_journal(manager.dict())
+            claims = self._claims_from_journal(ManagerClaims(manager.dict()))
             pool = self._pool(context, claims)
             in_flight: dict[Future[list[WorkerResult]], list[ScanItem]] = {}
             try:
@@ -176,7 +184,13 @@ class ScanRunner:
                     if self._broken:  # a worker died: its pool is gone, a new one takes the rest
                         self._replace_pool(pool, in_flight, context, claims)
                         pool, self._broken = self._pool(context, claims), False
-                    in_flight[pool.submit(hash_task_in_worker, task)] = task
+                    try:
+                        future = pool.submit(hash_task_in_worker, task)
+                    except BrokenProcessPool:  # it died after the last collect: the same, one step later
+                        self._replace_pool(pool, in_flight, context, claims)
+                        pool, self._broken = self._pool(context, claims), False
+                        future = pool.submit(hash_task_in_worker, task)
+                    in_flight[future] = task
             finally:
                 # After Ctrl-C: the inputs in flight finish and are kept; the rest are the next run's.
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -224,6 +238,10 @@ class ScanRunner:
         failure = future.exception()
         if failure is None:
             return future.result()
+        if isinstance(failure, ClaimsUnavailableError):
+            raise HashmatchError(
+                ReasonCode.INTERNAL, "the process that shares the duplicate claims died; what was finished is kept"
+            ) from failure
         if not isinstance(failure, BrokenProcessPool):
             return [
                 _internal(item, "an unexpected failure while hashing it (a bug: please report it)") for item in task
@@ -235,12 +253,14 @@ class ScanRunner:
 
     def _retry_alone(self, context: multiprocessing.context.BaseContext, claims: MutableMapping[str, str]) -> None:
         """The inputs a dead worker took down with it, one at a time, each in a fresh pool if need be."""
+        # Claims made by the dead attempts, all of them before any retry: a retried input must not be taken
+        # for a duplicate of another one that is still to be retried (and may die alone).
+        stale = {item.label for item in self._retry}
+        for sha256 in [key for key, label in claims.items() if label in stale]:
+            del claims[sha256]
         while self._retry and not self._stop.is_set():
             item = self._retry.pop(0)
             self._retried.add(item.label)
-            # A claim made by the dead attempt would make the input its own duplicate.
-            for sha256 in [key for key, label in claims.items() if label == item.label]:
-                del claims[sha256]
             with self._pool(context, claims, workers=1) as pool:
                 future = pool.submit(hash_task_in_worker, [item])
                 wait([future])

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from engine.scan.records import ContentType, ItemProblem, ScanItem
 from engine.scan.sniff import HEAD_BYTES, content_type
@@ -82,6 +82,41 @@ class ClaimsUnavailableError(Exception):
     input, so that a rerun does it again."""
 
 
+class ManagerClaims(MutableMapping[str, str]):
+    """A multiprocessing manager's shared dict, whose failures (the manager process gone) end the scan."""
+
+    def __init__(self, shared: MutableMapping[str, str]) -> None:
+        self._shared = shared
+
+    def setdefault(self, sha256: str, label: str, /) -> str:
+        try:
+            return self._shared.setdefault(sha256, label)
+        except (EOFError, OSError) as failure:  # BrokenPipeError, ConnectionResetError: the manager is gone
+            raise ClaimsUnavailableError from failure
+
+    def __getitem__(self, key: str) -> str:
+        return self._shared[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._shared[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._shared[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._shared.keys())
+
+    def __len__(self) -> int:
+        return len(self._shared)
+
+    # One round trip each, where the mixins would make one per key.
+    def items(self) -> Any:
+        return self._shared.items()
+
+    def update(self, other: Any = (), /, **more: str) -> None:
+        self._shared.update(other, **more)
+
+
 def hash_item_or_internal(item: ScanItem, state: WorkerState) -> WorkerResult:
     """hash_item, with an unexpected failure (a bug) turned into that input's INTERNAL line: one input must
     never end the scan, nor take the other inputs of its task with it."""
@@ -89,8 +124,8 @@ def hash_item_or_internal(item: ScanItem, state: WorkerState) -> WorkerResult:
         return hash_item(item, state)
     except ClaimsUnavailableError:
         raise
-    except Exception:
-        detail = "an unexpected failure while hashing it (a bug: please report it)"
+    except Exception as failure:  # its type, never its text (which may quote the input)
+        detail = f"an unexpected failure while hashing it ({type(failure).__name__}: a bug, please report it)"
         return WorkerResult(item.label, item.size, item.content_type, problem=ItemProblem(ReasonCode.INTERNAL, detail))
 
 
