@@ -235,3 +235,16 @@ def test_fast_luma_reads_only_jpegs() -> None:
     assert decode_luma_jpeg(PNG) is None
     plane = decode_luma_jpeg(JPEG)
     assert plane is not None and plane.shape == (300, 400) and plane.dtype == np.uint8
+
+
+def test_read_at_most_reads_the_stat_ed_size_and_what_a_growing_file_added_up_to_the_limit() -> None:
+    import io
+
+    from hashing.decode import read_at_most
+
+    data = bytes(range(256)) * 20_000  # 5 MB
+    assert read_at_most(io.BytesIO(data), len(data), 10_000_000) == data
+    assert read_at_most(io.BytesIO(data), 1_000, 10_000_000) == data  # grew after the stat
+    assert read_at_most(io.BytesIO(data), len(data) * 2, 10_000_000) == data  # shrank
+    assert read_at_most(io.BytesIO(data), 1_000, 3_000_001) == data[:3_000_001]  # the limit + 1 tells "too large"
+    assert read_at_most(io.BytesIO(data), len(data), 4_000) == data[:4_000]

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from engine.scan.records import ContentType, ItemProblem, ScanItem
 from engine.scan.sniff import HEAD_BYTES, content_type
-from hashing.decode import open_media_file
+from hashing.decode import open_media_file, read_at_most
 from hashing.errors import MediaError, ReasonCode
 from hashing.exact import ExactDigests
 from hashing.media_hasher import HashOptions, MediaHasher
@@ -185,10 +185,11 @@ def _read(item: ScanItem, max_bytes: int) -> tuple[bytes, bytes, ExactDigests | 
         return item.data, item.data[:HEAD_BYTES], None
     assert item.path is not None, "an item without a problem has a path or data"
     with open_media_file(item.path) as handle:
-        if os.fstat(handle.fileno()).st_size > max_bytes:
+        size = os.fstat(handle.fileno()).st_size
+        if size > max_bytes:
             head = handle.read(HEAD_BYTES)
             return b"", head, ExactDigests.of_stream(handle, first=head)
-        data = handle.read(max_bytes + 1)
+        data = read_at_most(handle, size, max_bytes + 1)
         if len(data) > max_bytes:  # it grew while read
             return b"", data[:HEAD_BYTES], ExactDigests.of_stream(handle, first=data)
     return data, data[:HEAD_BYTES], None
