@@ -20,6 +20,7 @@ from hashing.exact import ExactDigests
 from tests.test_scan import _zip, assert_tree_results, build_store, build_tree, image_bytes, planted_rows
 
 ray = pytest.importorskip("ray", reason="scan --ray needs the 'distributed' extra")
+INTERRUPTED_FILES = 300
 
 
 def _lines(out: Path) -> list[str]:
@@ -118,3 +119,41 @@ def test_copies_met_by_different_actors_are_hashed_once(tmp_path: Path) -> None:
     copies = [r for r in records if r.duplicate_of is not None]
     assert len(originals) == 1 and len(copies) == 11
     assert all(r.duplicate_of == originals[0].path and r.decision == "match" for r in copies)
+
+
+def test_ctrl_c_stops_a_ray_scan_cleanly_and_a_local_run_finishes_it(tmp_path: Path) -> None:
+    """SIGINT to the whole process group, as a terminal's Ctrl-C: exit 130 without a traceback, and the same
+    command without --ray finishes the scan to the lines an uninterrupted scan gives."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_scan import ROOT, _journal_rows
+
+    tree, db = tmp_path / "tree", tmp_path / "h.db"
+    tree.mkdir()
+    for number in range(INTERRUPTED_FILES):  # enough work that the interrupt lands well before the end
+        (tree / f"{number:04}.jpg").write_bytes(image_bytes(300 + number, (480, 360)))
+    build_store(db, [f"{ExactDigests.of(image_bytes(303, (480, 360))).md5},md5,A"])
+
+    def command(out: Path, *extra: str) -> list[str]:
+        return [sys.executable, "-m", "cli.main", "scan", str(tree), "--out", str(out), "--db", str(db),
+                "--workers", "2", "--progress", "none", *extra]  # fmt: skip
+
+    whole = tmp_path / "whole"
+    assert subprocess.run(command(whole), cwd=ROOT, timeout=600).returncode == 1
+    out = tmp_path / "out"
+    scan = subprocess.Popen(command(out, "--ray"), cwd=ROOT, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while _journal_rows(out) < 10:
+        assert scan.poll() is None, "the scan ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(scan.pid, signal.SIGINT)
+    _, err = scan.communicate(timeout=300)
+    assert scan.returncode == 130 and "interrupted: run the same command again" in err and "Traceback" not in err
+    assert 10 <= _journal_rows(out) < INTERRUPTED_FILES
+    assert subprocess.run(command(out), cwd=ROOT, timeout=600).returncode == 1
+    assert _lines(out) == _lines(whole)
