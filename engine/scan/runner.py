@@ -84,6 +84,7 @@ class ScanRunner:
         self._done_archives: set[bytes] = set()
         self._census: Census | None = None
         self._held: ScanItem | None = None  # an archive member that goes in the next task, alone
+        self._top_level_sizes: dict[str, int] = {}  # files from the walk under way: label -> size
 
     def run(self, paths: Sequence[Path]) -> ScanRun:
         self._done = self.journal.done_labels()
@@ -126,7 +127,8 @@ class ScanRunner:
             done = self._already(item)  # (a done archive on disk queues its members here)
             if top_level:  # the files the census counts (archive members are inside them)
                 self.counters.skipped_bytes += (item.size or 0) if done else 0
-                self.counters.input_bytes += 0 if done else (item.size or 0)
+                if not done:  # counted when its answer comes (_take): the ETA's rate is of inputs finished
+                    self._top_level_sizes[item.label] = item.size or 0
             if not done:
                 return item
 
@@ -273,6 +275,7 @@ class ScanRunner:
         return claims
 
     def _take(self, result: WorkerResult) -> None:
+        self.counters.input_bytes += self._top_level_sizes.pop(result.label, 0)
         if result.archive_on_disk:
             self._archives.append(archive_members(Path(result.label), self.settings.limits))
         self._pending.append(result)
