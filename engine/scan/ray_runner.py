@@ -391,17 +391,14 @@ class ScanActor:
         item = ScanItem(row["label"], size=row["size"], path=path)
         expand = row["expand_only"]
         if not expand:
-            result = self._hash(item)
+            result = hash_item_or_internal(item, self.state)
             yield result
             expand = result.archive_on_disk
         if expand:
             skip = set(row["done_members"])
             for member in archive_members(path, self.settings.limits):
                 if member.label not in skip:
-                    yield self._hash(member)
-
-    def _hash(self, item: ScanItem) -> WorkerResult:
-        return hash_item_or_internal(item, self.state)
+                    yield hash_item_or_internal(member, self.state)
 
 
 def _matcher(setup: ActorSetup) -> Matcher:

@@ -29,7 +29,7 @@ from engine.scan.census import Census
 from engine.scan.committer import Committer, records_of
 from engine.scan.journal import ScanJournal, label_key
 from engine.scan.progress import ProgressReporter, ScanCounters
-from engine.scan.records import ItemProblem, ScanItem
+from engine.scan.records import ScanItem
 from engine.scan.sources import ArchiveLimits, archive_members, walk
 from engine.scan.workers import (
     ClaimsUnavailableError,
@@ -37,6 +37,7 @@ from engine.scan.workers import (
     WorkerResult,
     hash_item_or_internal,
     hash_task_in_worker,
+    internal_result,
     start_worker,
     state_for,
 )
@@ -246,12 +247,13 @@ class ScanRunner:
             ) from failure
         if not isinstance(failure, BrokenProcessPool):
             return [
-                _internal(item, "an unexpected failure while hashing it (a bug: please report it)") for item in task
+                internal_result(item, "an unexpected failure while hashing it (a bug: please report it)")
+                for item in task
             ]
         self._broken = True
         self._retry += [item for item in task if item.label not in self._retried]
         died = "the process hashing it died (killed, out of memory, or a crash in a decoder)"
-        return [_internal(item, died) for item in task if item.label in self._retried]
+        return [internal_result(item, died) for item in task if item.label in self._retried]
 
     def _retry_alone(self, context: multiprocessing.context.BaseContext, claims: MutableMapping[str, str]) -> None:
         """The inputs a dead worker took down with it, one at a time, each in a fresh pool if need be."""
@@ -293,10 +295,6 @@ class ScanRunner:
         duplicates = [r for r in pending if r.duplicate_of is not None]
         finished = records_of(originals, self.matcher, self.settings.scope) if originals else []
         self.committer.commit(finished, duplicates, final)
-
-
-def _internal(item: ScanItem, detail: str) -> WorkerResult:
-    return WorkerResult(item.label, item.size, item.content_type, problem=ItemProblem(ReasonCode.INTERNAL, detail))
 
 
 def _process_context() -> multiprocessing.context.BaseContext:

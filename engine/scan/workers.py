@@ -126,7 +126,12 @@ def hash_item_or_internal(item: ScanItem, state: WorkerState) -> WorkerResult:
         raise
     except Exception as failure:  # its type, never its text (which may quote the input)
         detail = f"an unexpected failure while hashing it ({type(failure).__name__}: a bug, please report it)"
-        return WorkerResult(item.label, item.size, item.content_type, problem=ItemProblem(ReasonCode.INTERNAL, detail))
+        return internal_result(item, detail)
+
+
+def internal_result(item: ScanItem, detail: str) -> WorkerResult:
+    """The INTERNAL line of an input whose hashing failed in a way no reason code names."""
+    return WorkerResult(item.label, item.size, item.content_type, problem=ItemProblem(ReasonCode.INTERNAL, detail))
 
 
 def hash_item(item: ScanItem, state: WorkerState) -> WorkerResult:
