@@ -24,6 +24,9 @@ class ReasonCode(StrEnum):
     QUALITY_TOO_LOW = "QUALITY_TOO_LOW"
     SYMLINK_LOOP = "SYMLINK_LOOP"  # a directory link that leads back into a directory being walked
     ARCHIVE_LIMIT = "ARCHIVE_LIMIT"  # an archive member over the size, ratio or nesting limits (archive bombs)
+    VIDEO_TOO_LONG = "VIDEO_TOO_LONG"  # a video over the duration or frame-count limit
+    DECODE_TIMEOUT = "DECODE_TIMEOUT"  # a video not decoded and hashed within the decode deadline
+    VIDEO_TRUNCATED = "VIDEO_TRUNCATED"  # fewer frames decoded than the container declares: hashed as far as it goes
 
     # One rejected line of a list file (the import goes on)
     BAD_LENGTH = "BAD_LENGTH"
