@@ -21,7 +21,7 @@ from engine.lists import (
     ListSettingsError,
     SourceProgramme,
 )
-from engine.signals import SignalType
+from engine.signals import DEFAULT_LIST_TYPES, SignalType
 from engine.store import ListNotFoundError, Store
 from hashing.errors import ReasonCode
 
@@ -178,7 +178,10 @@ def _list_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", dest="name", required=True, help="list name")
     parser.add_argument("--source", choices=[s.value for s in SourceProgramme], default=None, help="new lists: local")
     parser.add_argument(
-        "--types", type=_signal_types, default=None, help="signal types the list holds (new lists: pdq,md5,sha1,sha256)"
+        "--types",
+        type=_signal_types,
+        default=None,
+        help="signal types the list holds: pdq, md5, sha1, sha256, vpdq (new lists: pdq,md5,sha1,sha256)",
     )
     _settings_options(parser)
 
@@ -188,7 +191,7 @@ def _spec(args: argparse.Namespace) -> HashList:
     return HashList(
         name=args.name,
         source=SourceProgramme(args.source or SourceProgramme.LOCAL.value),
-        signal_types=args.types or frozenset(SignalType),
+        signal_types=args.types or DEFAULT_LIST_TYPES,
         threshold=DEFAULT_THRESHOLD if args.threshold is None else args.threshold,
         action=ListAction(args.action or ListAction.REMOVE.value),
         negative=bool(args.negative),

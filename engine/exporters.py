@@ -22,7 +22,7 @@ def export_entries(entries: Iterable[ListEntry], out: TextIO, fmt: ExportFormat 
     count = 0
     if fmt is ExportFormat.PLAIN:
         for entry in entries:
-            out.write(f"{entry.signal_type.value} {entry.hex}\n")
+            out.write(f"{entry.signal_type.value} {entry.text}\n")
             count += 1
         return count
     writer = csv.writer(out, lineterminator="\n")
@@ -30,7 +30,7 @@ def export_entries(entries: Iterable[ListEntry], out: TextIO, fmt: ExportFormat 
     for entry in entries:
         writer.writerow(
             (
-                entry.hex,
+                entry.text,
                 entry.signal_type.value,
                 entry.external_id or "",
                 entry.classification or "",

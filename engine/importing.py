@@ -29,6 +29,7 @@ from engine.signals import (
     SignalValueError,
     infer_signal_type,
     parse_signal,
+    parse_value,
     signal_type_named,
 )
 from engine.store import NO_META, SEGMENT_ENTRIES, EntryMeta, Store, now_utc
@@ -133,6 +134,7 @@ class _PendingSegment:
     values: list[bytes] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     meta: list[tuple[int, EntryMeta]] = field(default_factory=list)  # (index in the segment, its meta row)
+    payloads: list[tuple[int, bytes]] = field(default_factory=list)  # (index in the segment, its payload)
 
 
 class _VersionBuilder:
@@ -164,7 +166,15 @@ class _VersionBuilder:
     def reject(self, line: int, reason: ReasonCode, detail: str) -> None:
         self.report.rejects.append(RejectedLine(line, reason, detail))
 
-    def accept(self, line: int, signal: str, value: bytes, meta: EntryMeta = NO_META, source_line: int = 0) -> None:
+    def accept(
+        self,
+        line: int,
+        signal: str,
+        value: bytes,
+        meta: EntryMeta = NO_META,
+        source_line: int = 0,
+        payload: bytes | None = None,
+    ) -> None:
         """An addition from file line `line`; `source_line` (when the file carries one) is kept instead."""
         key = (signal, value, meta.external_id or "")
         if key in self.seen:
@@ -178,9 +188,9 @@ class _VersionBuilder:
             return
         if live is not None:
             self.removed_ids.add(live[0])  # reclassified: the old entry becomes a tombstone
-        self.new_ids[key] = self._add(signal, value, source_line or line, meta)
+        self.new_ids[key] = self._add(signal, value, source_line or line, meta, payload)
 
-    def _add(self, signal: str, value: bytes, line: int, meta: EntryMeta) -> int:
+    def _add(self, signal: str, value: bytes, line: int, meta: EntryMeta, payload: bytes | None) -> int:
         pending = self.pending.get(signal)
         if pending is None:
             pending = self.pending[signal] = _PendingSegment(self.next_entry_id)
@@ -188,6 +198,8 @@ class _VersionBuilder:
         index = len(pending.values)
         if meta != NO_META:
             pending.meta.append((index, meta))
+        if payload is not None:
+            pending.payloads.append((index, payload))
         pending.values.append(value)
         pending.lines.append(line)
         if index + 1 >= SEGMENT_ENTRIES:
@@ -217,6 +229,10 @@ class _VersionBuilder:
             "VALUES (?, ?, ?, ?, ?)",
             ((first + index, *meta) for index, meta in pending.meta),
         )
+        self.db.executemany(
+            "INSERT INTO entry_payloads (entry_id, payload) VALUES (?, ?)",
+            ((first + index, payload) for index, payload in pending.payloads),
+        )
 
     def record(self, record: ParsedRecord) -> None:
         if record.deleted:
@@ -224,7 +240,7 @@ class _VersionBuilder:
             return
         try:
             signal = self._signal_of(record)
-            value = parse_signal(signal, record.hash_text)
+            parsed = parse_value(signal, record.hash_text)
         except SignalValueError as exc:
             self.reject(record.line, exc.reason, exc.detail)
             return
@@ -232,7 +248,7 @@ class _VersionBuilder:
             self.reject(record.line, ReasonCode.TYPE_NOT_IN_LIST, f"list {self.hash_list.name!r} holds no {signal}")
             return
         meta = EntryMeta(record.external_id, record.classification, record.source_file, record.imported_at)
-        self.accept(record.line, _SIGNAL_TEXT[signal], value, meta, record.source_line or 0)
+        self.accept(record.line, _SIGNAL_TEXT[signal], parsed.value, meta, record.source_line or 0, parsed.payload)
 
     def batch(self, batch: HexBatch) -> None:
         """Rows of a HexBatch, each exactly as `record(ParsedRecord(line, hex))` would treat it."""

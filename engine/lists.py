@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from engine.signals import SignalType
+from engine.signals import ParsedValue, SignalType, spec_of
 from hashing.errors import HashmatchError, ReasonCode
 
 DEFAULT_THRESHOLD = 31
@@ -107,6 +107,7 @@ class ListEntry:
     imported_at: str
     added_version: int
     removed_version: int | None = None
+    payload: bytes | None = None  # the whole value, for types whose values have no fixed size (vPDQ)
 
     @property
     def content_key(self) -> tuple[str, bytes, str]:
@@ -116,3 +117,8 @@ class ListEntry:
     @property
     def hex(self) -> str:
         return self.value.hex()
+
+    @property
+    def text(self) -> str:
+        """The value in its type's text form (what an import reads back)."""
+        return spec_of(self.signal_type).format(ParsedValue(self.value, self.payload))

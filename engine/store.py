@@ -20,7 +20,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -37,10 +37,13 @@ from engine.lists import (
     SourceProgramme,
     check_threshold,
 )
-from engine.signals import SignalType
+from engine.signal_types.spec import LiveSignals
+from engine.signals import SignalType, spec_of
 from hashing.errors import HashmatchError, ReasonCode
 
-SCHEMA_VERSION = 2
+__all__ = ["LiveSignals"]  # re-exported: it lived here before the signal-type interface
+
+SCHEMA_VERSION = 3
 SEGMENT_ENTRIES = 65_536
 EVIDENCE_CHUNK = 50_000  # entry ids per evidence query (one JSON array parameter)
 
@@ -112,6 +115,14 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE entry_meta ADD COLUMN source_file TEXT;
     ALTER TABLE entry_meta ADD COLUMN imported_at TEXT;
     """,
+    # Values without a fixed size (a video's frame hashes), for the types that have them: the segment keeps a
+    # fixed-width identity per entry, this table the whole value.
+    3: """
+    CREATE TABLE entry_payloads (
+        entry_id INTEGER PRIMARY KEY,
+        payload BLOB NOT NULL
+    );
+    """,
 }
 
 
@@ -146,14 +157,6 @@ def default_db_path() -> Path:
 
 def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True, eq=False)
-class LiveSignals:
-    """The live values of one signal type in one list version, as arrays for the index and lookups."""
-
-    values: np.ndarray  # (n, byte_length) uint8
-    entry_ids: np.ndarray  # (n,) int64, ascending
 
 
 @dataclass(frozen=True, eq=False)
@@ -342,10 +345,9 @@ class Store:
         list_id = self.list_id(name)
         with self.transaction():
             ranges = self.db.execute("SELECT first_entry, count FROM segments WHERE list_id = ?", (list_id,))
-            self.db.executemany(
-                "DELETE FROM entry_meta WHERE entry_id BETWEEN ? AND ?",
-                [(first, first + count - 1) for first, count in ranges.fetchall()],
-            )
+            spans = [(first, first + count - 1) for first, count in ranges.fetchall()]
+            for table in ("entry_meta", "entry_payloads"):
+                self.db.executemany(f"DELETE FROM {table} WHERE entry_id BETWEEN ? AND ?", spans)
             for table in ("tombstones", "segments", "versions"):
                 self.db.execute(f"DELETE FROM {table} WHERE list_id = ?", (list_id,))
             self.db.execute("DELETE FROM lists WHERE id = ?", (list_id,))
@@ -494,7 +496,7 @@ class Store:
             params.append(signal.value)
         for first, version, signal_text, blob, lines in self.db.execute(query + " ORDER BY first_entry", params):
             kind = SignalType(signal_text)
-            values = np.frombuffer(blob, dtype=np.uint8).reshape(-1, kind.byte_length)
+            values = np.frombuffer(blob, dtype=np.uint8).reshape(-1, spec_of(kind).value_width)
             yield Segment(int(first), int(version), kind, values, np.frombuffer(lines, dtype="<i8"))
 
     def removed_ids(self, name: str, up_to: int, after: int = 0) -> np.ndarray:
@@ -511,11 +513,27 @@ class Store:
         number = self.resolve_version(name, version)
         parts = list(self.segments(name, number, signal))
         if not parts:
-            return LiveSignals(np.zeros((0, signal.byte_length), np.uint8), np.zeros(0, np.int64))
+            return LiveSignals(np.zeros((0, spec_of(signal).value_width), np.uint8), np.zeros(0, np.int64))
         values = np.concatenate([p.values for p in parts])
         ids = np.concatenate([p.entry_ids for p in parts])
         live = ~np.isin(ids, self.removed_ids(name, number))
-        return LiveSignals(np.ascontiguousarray(values[live]), ids[live])
+        live_ids = ids[live]
+        payloads: tuple[bytes, ...] = ()
+        if spec_of(signal).has_payload:
+            found = self.payloads(live_ids.tolist())
+            payloads = tuple(found[int(i)] for i in live_ids.tolist())
+        return LiveSignals(np.ascontiguousarray(values[live]), live_ids, payloads)
+
+    def payloads(self, entry_ids: Iterable[int]) -> dict[int, bytes]:
+        """entry id -> its payload, for the ids that have one; one query per 50,000 ids."""
+        found: dict[int, bytes] = {}
+        for chunk in _id_chunks(entry_ids):
+            rows = self.db.execute(
+                "SELECT p.entry_id, p.payload FROM json_each(?) j JOIN entry_payloads p ON p.entry_id = j.value",
+                (chunk,),
+            )
+            found.update((int(entry_id), bytes(payload)) for entry_id, payload in rows)
+        return found
 
     def entries(self, name: str, version: int | None = None) -> Iterator[ListEntry]:
         """Live entries of a version (default: the active one), in entry-id order, streamed."""
@@ -556,6 +574,9 @@ class Store:
                     provenances[name][int(version)],
                     None if removed is None else int(removed),
                 )
+        with_payloads = [i for i, entry in found.items() if spec_of(entry.signal_type).has_payload]
+        for entry_id, payload in self.payloads(with_payloads).items():
+            found[entry_id] = replace(found[entry_id], payload=payload)
         return found
 
     def evidence(self, entry_ids: Iterable[int]) -> dict[int, tuple[str | None, str | None]]:
@@ -615,6 +636,7 @@ class Store:
             if chosen.size == 0:
                 continue
             meta = self.meta_range(int(ids[0]), int(ids[-1]))
+            payloads = self.payload_range(int(ids[0]), int(ids[-1])) if spec_of(segment.signal).has_payload else {}
             for i in chosen.tolist():
                 entry_id = int(ids[i])
                 yield _entry(
@@ -627,7 +649,14 @@ class Store:
                     meta.get(entry_id, NO_META),
                     provenance[segment.version],
                     None,
+                    payloads.get(entry_id),
                 )
+
+    def payload_range(self, first: int, last: int) -> dict[int, bytes]:
+        rows = self.db.execute(
+            "SELECT entry_id, payload FROM entry_payloads WHERE entry_id BETWEEN ? AND ?", (first, last)
+        )
+        return {int(r[0]): bytes(r[1]) for r in rows}
 
     def meta_range(self, first: int, last: int) -> dict[int, EntryMeta]:
         """entry id -> its meta row, for ids in [first, last] that have one."""
@@ -677,6 +706,7 @@ def _entry(
     meta: EntryMeta,
     version_provenance: tuple[str | None, str],
     removed_version: int | None,
+    payload: bytes | None = None,
 ) -> ListEntry:
     source_file, imported_at = version_provenance
     return ListEntry(
@@ -691,6 +721,7 @@ def _entry(
         imported_at=meta.imported_at or imported_at,
         added_version=version,
         removed_version=removed_version,
+        payload=payload,
     )
 
 

@@ -18,7 +18,7 @@ from engine.importers.formats import ImportFormat, detect_format_of_text, record
 from engine.importers.records import ParsedRecord
 from engine.importing import ImportGuard, ImportMode, ImportReport, import_records
 from engine.lists import DEFAULT_THRESHOLD, HashList, ListAction, ListSettingsError, SourceProgramme
-from engine.signals import SignalType, SignalValueError, signal_type_named
+from engine.signals import DEFAULT_LIST_TYPES, SignalValueError, signal_type_named
 from engine.store import ListExistsError, StoreError
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2_grpc as pb_grpc
@@ -165,7 +165,7 @@ def _report_to_proto(report: ImportReport) -> pb.ImportListResponse:
 def _new_list_spec(request: pb.ImportListRequest) -> HashList:
     """The settings of a list an import creates; refused in plain words when a value is unknown."""
     try:
-        signal_types = frozenset(signal_type_named(s) for s in request.signal_types) or frozenset(SignalType)
+        signal_types = frozenset(signal_type_named(s) for s in request.signal_types) or DEFAULT_LIST_TYPES
     except SignalValueError as exc:
         raise ListSettingsError(exc.detail) from exc
     return HashList(

@@ -1,0 +1,58 @@
+"""What is matched: the hashes of one input (or hash text), whatever types it carries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from engine.signal_types.names import SignalType
+from engine.signal_types.values import ParsedValue
+from hashing.errors import ReasonCode
+from hashing.media_hasher import MediaHashes, MediaOutcome
+from hashing.pdq_hash import PdqHash
+
+
+@dataclass(frozen=True)
+class QueryHashes:
+    """A PDQ hash (with quality, optionally its 8 dihedral variants), exact digests, and the values of any
+    other signal type (`others`, keyed by type: a video's vPDQ hash, say)."""
+
+    pdq: PdqHash | None = None
+    dihedral: tuple[PdqHash, ...] = ()  # empty, or 8 in DIHEDRAL_NAMES order (the first is `pdq`)
+    md5: bytes | None = None
+    sha1: bytes | None = None
+    sha256: bytes | None = None
+    reasons: tuple[ReasonCode, ...] = ()  # why part of the query is missing, e.g. UNDECODABLE: no PDQ
+    others: Mapping[SignalType, ParsedValue] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def of_media(cls, hashes: MediaHashes) -> QueryHashes:
+        digests = hashes.digests
+        return cls(
+            pdq=hashes.pdq,
+            dihedral=hashes.dihedral,
+            md5=bytes.fromhex(digests.md5) if digests else None,
+            sha1=bytes.fromhex(digests.sha1) if digests else None,
+            sha256=bytes.fromhex(digests.sha256) if digests else None,
+        )
+
+    @classmethod
+    def of_outcome(cls, outcome: MediaOutcome) -> QueryHashes:
+        """The digests always; the PDQ when there is one, else the reason there is none."""
+        if outcome.hashes is not None:
+            return cls.of_media(outcome.hashes)
+        digests = outcome.digests
+        return cls(
+            md5=bytes.fromhex(digests.md5),
+            sha1=bytes.fromhex(digests.sha1),
+            sha256=bytes.fromhex(digests.sha256),
+            reasons=(outcome.error.reason,) if outcome.error else (),
+        )
+
+    def exact(self) -> dict[SignalType, bytes]:
+        pairs = ((SignalType.MD5, self.md5), (SignalType.SHA1, self.sha1), (SignalType.SHA256, self.sha256))
+        return {signal: value for signal, value in pairs if value is not None}
+
+    def below_quality(self, gate: int) -> bool:
+        """A PDQ hash sent without its quality (some lists and edge hashers drop it) is not gated."""
+        return self.pdq is not None and self.pdq.quality is not None and self.pdq.quality < gate
