@@ -13,6 +13,7 @@ from engine.importers.hasher_output import parse_hasher_output
 from engine.importers.ncmec_xml import parse_ncmec_xml
 from engine.importers.plain_text import parse_plain_text
 from engine.importers.records import HexBatch, ImportFormatError, ParseResult
+from engine.importers.vpdq_files import looks_like_vpdq_line, parse_vpdq_files, parse_vpdq_text
 
 
 class ImportFormat(StrEnum):
@@ -23,10 +24,14 @@ class ImportFormat(StrEnum):
     NCMEC_XML = "ncmec-xml"
     STOPNCII_JSON = "stopncii-json"
     TAT_JSON = "tat-json"
+    VPDQ = "vpdq"  # vPDQ hasher output: one file (or each *.txt of a directory) is one video entry
 
 
 def detect_format(path: Path) -> ImportFormat:
-    """From the first kilobytes: XML, the JSON keys, a header row, hasher lines, else plain text."""
+    """From the first kilobytes: XML, the JSON keys, a header row, hasher lines, else plain text. A directory
+    is a folder of vPDQ hash files."""
+    if path.is_dir():
+        return ImportFormat.VPDQ
     with path.open("rb") as handle:
         return detect_format_of_text(handle.read(8192).decode("utf-8", errors="replace"))
 
@@ -45,6 +50,8 @@ def detect_format_of_text(head: str) -> ImportFormat:
     first = next((line for line in stripped.splitlines() if line.strip() and not line.startswith("#")), "")
     if first.startswith("hash="):
         return ImportFormat.HASHER
+    if looks_like_vpdq_line(first):
+        return ImportFormat.VPDQ
     fields = first.replace("\t", ",").split(",")
     if len(fields) >= 2 and not _is_hex(fields[0].strip()):
         return ImportFormat.CSV
@@ -64,6 +71,9 @@ def read_records(path: Path, fmt: ImportFormat = ImportFormat.AUTO) -> Iterator[
     if fmt is ImportFormat.NCMEC_XML:
         with path.open("rb") as binary:
             yield from parse_ncmec_xml(binary)
+        return
+    if fmt is ImportFormat.VPDQ:
+        yield from parse_vpdq_files(path)
         return
     # utf-8-sig: exports from spreadsheet tools start with a byte-order mark.
     with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as text:
@@ -95,4 +105,6 @@ def records_from_text(text: str, fmt: ImportFormat) -> Iterator[ParseResult | He
         return parse_stopncii_json(io.StringIO(text))
     if fmt is ImportFormat.TAT_JSON:
         return parse_tat_json(io.StringIO(text))
+    if fmt is ImportFormat.VPDQ:
+        return iter([parse_vpdq_text(io.StringIO(text), "vpdq")])
     raise ImportFormatError(f"give a concrete format, not {fmt}")

@@ -1,0 +1,373 @@
+"""vPDQ: conformance with Meta's sample hashes, the two published match rules, the index against the
+reference comparison, video limits, and video lists through the store and the matcher."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.importers.formats import ImportFormat, detect_format, read_records
+from engine.importing import import_records
+from engine.lists import HashList, SourceProgramme
+from engine.matcher import Decision, Matcher
+from engine.query import QueryHashes
+from engine.signal_types.spec import LiveSignals, SearchRequest
+from engine.signal_types.vpdq import FrameRule, VpdqMatchOptions
+from engine.signals import SignalType, SignalValueError, parse_value, spec_of
+from engine.store import Store
+from hashing.errors import MediaError, ReasonCode
+from hashing.pdq_hash import PdqHash
+from hashing.video import VideoHasher, VideoLimits, VideoOptions, frame_step, is_video
+from hashing.vpdq import VpdqHash
+
+DATA = Path(__file__).resolve().parent / "data" / "vpdq"
+VIDEOS = sorted((DATA / "videos").glob("*.mp4"))
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "threatexchange"
+SHARED_VIDEOS = sorted((SHARED / "tmk" / "sample-videos").glob("*.mp4"))
+VPDQ = spec_of(SignalType.VPDQ)
+EVERY_FRAME = VideoHasher(VideoOptions(seconds_per_hash=0))
+# Files of the match tests: the pattern family (one scene, edited), another scene, and a padded video.
+MATCH_FILES = [
+    "pattern-hd-no-bar",
+    "pattern-longer-no-bar",
+    "pattern-sd-grey-bar",
+    "pattern-sd-with-large-logo-bar",
+    "pattern-sd-with-small-logo-bar",
+    "doorknob-hd-no-bar",
+    "test-padded-dimensions",
+]
+
+
+def expected(name: str) -> VpdqHash:
+    with (DATA / "hashes" / f"{name}.txt").open() as lines:
+        return VpdqHash.from_lines(lines)
+
+
+def conformance(video: Path) -> tuple[int, int, int]:
+    """(frames, frames compared, bit-identical frames); fails on the upstream rule."""
+    ours = EVERY_FRAME.hash_bytes(video.read_bytes()).vpdq
+    reference_file = SHARED / "vpdq" / "sample-hashes" / f"{video.stem}.txt"
+    if not reference_file.exists():
+        reference_file = DATA / "hashes" / f"{video.stem}.txt"
+    with reference_file.open() as lines:
+        reference = VpdqHash.from_lines(lines)
+    assert [f.frame_number for f in ours.features] == [f.frame_number for f in reference.features]
+    compared = identical = 0
+    for mine, theirs in zip(ours.features, reference.features, strict=True):
+        assert abs(mine.timestamp - theirs.timestamp) < 0.0015
+        identical += mine.pdq.digest == theirs.pdq.digest
+        if mine.quality >= 50 and theirs.quality >= 50:
+            compared += 1
+            assert mine.pdq.distance(theirs.pdq) < 31, f"frame {mine.frame_number}"
+    return len(ours), compared, identical
+
+
+@pytest.mark.parametrize("video", VIDEOS, ids=lambda p: p.stem)
+def test_every_frame_conforms_to_the_reference(video: Path) -> None:
+    frames, compared, identical = conformance(video)
+    assert compared > 0.4 * frames  # the rule must have been exercised
+    assert identical > 0  # and most videos give many bit-identical frames (see the benchmark's report)
+
+
+@pytest.mark.skipif(not SHARED_VIDEOS, reason="the shared conformance folder is not beside this checkout")
+def test_all_sample_videos_conform() -> None:
+    for video in SHARED_VIDEOS:
+        conformance(video)
+
+
+def test_one_hash_per_second_samples_as_the_reference() -> None:
+    data = (DATA / "videos" / "pattern-sd-grey-bar.mp4").read_bytes()
+    every = EVERY_FRAME.hash_bytes(data)
+    sampled = VideoHasher(VideoOptions(seconds_per_hash=1.0)).hash_bytes(data)
+    step = frame_step(1.0, every.fps)
+    assert step == 30
+    assert [f.frame_number for f in sampled.vpdq.features] == list(range(0, every.frames_decoded, step))
+    by_number = {f.frame_number: f for f in every.vpdq.features}
+    assert all(by_number[f.frame_number] == f for f in sampled.vpdq.features)
+    half = VideoHasher(VideoOptions(seconds_per_hash=0.5)).hash_bytes(data)
+    assert [f.frame_number for f in half.vpdq.features] == list(range(0, every.frames_decoded, 15))
+
+
+def test_text_forms_round_trip() -> None:
+    video = expected("doorknob-hd-no-bar")
+    lines = (DATA / "hashes" / "doorknob-hd-no-bar.txt").read_text().splitlines()
+    assert video.lines() == lines
+    assert VpdqHash.from_bytes(video.to_bytes()) == video
+    from_json = VpdqHash.from_json(video.to_json())  # frame numbers become positions
+    assert [f.pdq for f in from_json.features] == [f.pdq for f in video.features]
+    assert [f.timestamp for f in from_json.features] == [f.timestamp for f in video.features]
+    parsed = parse_value(SignalType.VPDQ, video.to_json())
+    assert VPDQ.format(parsed) == video.to_json()
+    assert parsed.value == VpdqHash.from_json(video.to_json()).identity()
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", ReasonCode.MALFORMED),
+        ("[]", ReasonCode.MALFORMED),
+        ("0,100,abc,0.000", ReasonCode.BAD_LENGTH),
+        ("0,100," + "zz" * 32 + ",0.000", ReasonCode.NOT_HEX),
+        ("0,101," + "ab" * 32 + ",0.000", ReasonCode.MALFORMED),
+        ("0,100," + "ab" * 32, ReasonCode.MALFORMED),
+        ("x,100," + "ab" * 32 + ",0.000", ReasonCode.MALFORMED),
+        ('["' + "ab" * 32 + ',100"]', ReasonCode.MALFORMED),
+        ("[1, 2]", ReasonCode.MALFORMED),
+        ("[broken", ReasonCode.MALFORMED),
+    ],
+)
+def test_invalid_vpdq_text_has_a_reason(text: str, reason: ReasonCode) -> None:
+    with pytest.raises(SignalValueError) as caught:
+        parse_value(SignalType.VPDQ, text)
+    assert caught.value.reason is reason
+
+
+# ----- the match rules -----
+
+
+def reference_rule(query: VpdqHash, target: VpdqHash, rule: FrameRule, threshold: int = 31) -> tuple[float, float]:
+    """Both upstream rules written out plainly, as their sources read (independent of the engine's code)."""
+
+    def prepared(video: VpdqHash) -> list[int]:
+        features = list(video.features)
+        if rule is FrameRule.THREATEXCHANGE:  # dedupe by hash first, then the quality filter
+            seen: set[bytes] = set()
+            unique = []
+            for f in features:
+                if f.pdq.digest not in seen:
+                    seen.add(f.pdq.digest)
+                    unique.append(f)
+            features = unique
+        return [int.from_bytes(f.pdq.digest, "big") for f in features if f.quality >= 50]
+
+    def close(a: int, b: int) -> bool:
+        distance = (a ^ b).bit_count()
+        return distance < threshold if rule is FrameRule.CPP else distance <= threshold
+
+    q, t = prepared(query), prepared(target)
+    if not q or not t:
+        return 0.0, 0.0
+    q_count = sum(any(close(a, b) for b in t) for a in q)
+    t_count = sum(any(close(b, a) for a in q) for b in t)
+    return q_count * 100.0 / len(q), t_count * 100.0 / len(t)
+
+
+@pytest.mark.parametrize("rule", list(FrameRule))
+def test_comparison_follows_the_reference_rule_on_the_sample_hash_files(rule: FrameRule) -> None:
+    videos = {name: expected(name) for name in MATCH_FILES}
+    options = VpdqMatchOptions(rule=rule)
+    matched_pairs = 0
+    for a, query in videos.items():
+        for b, target in videos.items():
+            want = reference_rule(query, target, rule)
+            got = VPDQ.compare(VPDQ.value_of(query), VPDQ.value_of(target), 31, options)
+            assert got.evidence is not None
+            assert got.evidence["query_match_percent"] == pytest.approx(want[0], abs=1e-3), (a, b)
+            assert got.evidence["compared_match_percent"] == pytest.approx(want[1], abs=1e-3), (a, b)
+            assert got.matched == (want[0] >= 80.0 and want[0] > 0), (a, b)
+            matched_pairs += got.matched
+    assert matched_pairs > len(videos)  # the edited copies of one scene match each other, not only themselves
+
+
+def test_the_rules_differ_where_the_sources_differ() -> None:
+    """A frame pair at exactly 31 bits matches under python-threatexchange's `<=`, not under C++'s `<`; a
+    video with a repeated frame counts it twice under C++ only."""
+    base = expected("pattern-sd-grey-bar").features[0]
+    bits = base.pdq.bits().copy()
+    bits.flat[:31] = ~bits.flat[:31]
+    far = PdqHash.from_bits(bits, 100)
+    assert far.distance(base.pdq) == 31
+    query = VpdqHash((base,))
+    target = VpdqHash((type(base)(0, far, 0.0),))
+    cpp = VpdqMatchOptions(rule=FrameRule.CPP)
+    assert not VPDQ.compare(VPDQ.value_of(query), VPDQ.value_of(target), 31, cpp).matched
+    assert VPDQ.compare(VPDQ.value_of(query), VPDQ.value_of(target), 31).matched
+    other = expected("doorknob-hd-no-bar").features[10]
+    repeated = VpdqHash((base, base, other))
+    against = VpdqHash((base,))
+    cpp_result = VPDQ.compare(VPDQ.value_of(repeated), VPDQ.value_of(against), 31, cpp).evidence
+    te_result = VPDQ.compare(VPDQ.value_of(repeated), VPDQ.value_of(against), 31).evidence
+    assert cpp_result is not None and te_result is not None
+    assert cpp_result["query_match_percent"] == pytest.approx(200 / 3, abs=1e-3)
+    assert te_result["query_match_percent"] == pytest.approx(50.0)
+
+
+@pytest.mark.parametrize("rule", list(FrameRule))
+@pytest.mark.parametrize(("query_percent", "compared_percent"), [(80.0, 0.0), (50.0, 90.0), (0.0, 0.0)])
+def test_the_index_agrees_with_the_reference_comparison(
+    rule: FrameRule, query_percent: float, compared_percent: float
+) -> None:
+    videos = [VPDQ.value_of(expected(name)) for name in MATCH_FILES]
+    options = VpdqMatchOptions(rule=rule, query_percent=query_percent, compared_percent=compared_percent)
+    ids = np.arange(100, 100 + len(videos), dtype=np.int64)
+    live = LiveSignals(
+        np.stack([np.frombuffer(v.value, np.uint8) for v in videos]), ids, tuple(v.payload or b"" for v in videos)
+    )
+    for backend in ("bruteforce", "mih"):
+        index = VPDQ.build_index(live, 31, backend)
+        queries = [QueryHashes(others={SignalType.VPDQ: v}) for v in videos]
+        request = SearchRequest(queries, 31, [False] * len(queries), options={SignalType.VPDQ: options})
+        found = {(hit.query, hit.entry_id): hit for hit in index.search(request)}
+        for q, query in enumerate(videos):
+            for e, entry in enumerate(videos):
+                want = VPDQ.compare(query, entry, 31, options)
+                hit = found.get((q, int(ids[e])))
+                assert (hit is not None) == want.matched, (backend, MATCH_FILES[q], MATCH_FILES[e])
+                if hit is not None:
+                    assert hit.distance == want.distance
+                    assert hit.evidence == want.evidence
+
+
+def test_hashed_videos_match_as_the_reference_hashes_do() -> None:
+    """Our hashes of the sample videos, compared with each other, give the reference's decisions, and
+    percentages within one frame of those of the reference's hash files."""
+    names = [v.stem for v in VIDEOS]
+    ours = {
+        name: VPDQ.value_of(EVERY_FRAME.hash_bytes((DATA / "videos" / f"{name}.mp4").read_bytes()).vpdq)
+        for name in names
+    }
+    for rule in FrameRule:
+        options = VpdqMatchOptions(rule=rule)
+        for a in names:
+            for b in names:
+                mine = VPDQ.compare(ours[a], ours[b], 31, options)
+                want = reference_rule(expected(a), expected(b), rule)
+                assert mine.matched == (want[0] >= 80.0 and want[0] > 0), (rule, a, b)
+                assert mine.evidence is not None
+                one_frame = 100.0 / min(mine.evidence["query_frames"], mine.evidence["compared_frames"]) + 1e-3
+                assert abs(mine.evidence["query_match_percent"] - want[0]) <= one_frame, (rule, a, b)
+                assert abs(mine.evidence["compared_match_percent"] - want[1]) <= one_frame, (rule, a, b)
+
+
+# ----- limits and damaged input -----
+
+
+def sample_bytes(name: str = "pattern-sd-grey-bar") -> bytes:
+    return (DATA / "videos" / f"{name}.mp4").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("data", "limits", "reason"),
+    [
+        (b"", VideoLimits(), ReasonCode.EMPTY_INPUT),
+        (b"not a video at all" * 100, VideoLimits(), ReasonCode.UNDECODABLE),
+        (None, VideoLimits(max_bytes=1000), ReasonCode.TOO_LARGE),
+        (None, VideoLimits(max_pixels=100_000), ReasonCode.TOO_LARGE),
+        (None, VideoLimits(max_frames=100), ReasonCode.VIDEO_TOO_LONG),
+        (None, VideoLimits(max_seconds=2.0), ReasonCode.VIDEO_TOO_LONG),
+        (None, VideoLimits(deadline_s=1e-6), ReasonCode.DECODE_TIMEOUT),
+    ],
+)
+def test_limits_and_bad_input_give_their_reason(data: bytes | None, limits: VideoLimits, reason: ReasonCode) -> None:
+    with pytest.raises(MediaError) as caught:
+        VideoHasher(VideoOptions(limits=limits)).hash_bytes(sample_bytes() if data is None else data)
+    assert caught.value.reason is reason
+
+
+def test_a_truncated_video_is_hashed_as_far_as_it_goes_and_says_so() -> None:
+    data = sample_bytes()
+    whole = EVERY_FRAME.hash_bytes(data)
+    cut = EVERY_FRAME.hash_bytes(data[: len(data) // 2])
+    assert not whole.truncated
+    assert cut.truncated
+    assert 0 < len(cut.vpdq) < len(whole.vpdq)
+
+
+def test_random_damage_never_crashes_or_hangs() -> None:
+    rng = np.random.default_rng(7)
+    data = bytearray(sample_bytes("test-padded-dimensions"))
+    hasher = VideoHasher(VideoOptions(seconds_per_hash=0, limits=VideoLimits(deadline_s=30)))
+    for _ in range(8):
+        damaged = bytearray(data)
+        spots = rng.integers(0, len(damaged), 40)
+        damaged[spots[0] : spots[0] + 2000] = rng.integers(0, 256, 2000, dtype=np.uint8).tobytes()[
+            : len(damaged) - spots[0]
+        ]
+        for spot in spots[1:]:
+            damaged[spot] = int(rng.integers(0, 256))
+        try:
+            result = hasher.hash_bytes(bytes(damaged))
+        except MediaError as exc:
+            assert exc.reason in {ReasonCode.UNDECODABLE, ReasonCode.TOO_LARGE, ReasonCode.VIDEO_TOO_LONG}
+        else:
+            assert len(result.vpdq) > 0
+
+
+def test_videos_are_told_from_images_by_signature() -> None:
+    assert all(is_video(path.read_bytes()[:4096]) for path in VIDEOS)
+    assert not is_video(b"\xff\xd8\xff\xe0" + bytes(100))
+    assert not is_video(b"\x89PNG\r\n\x1a\n" + bytes(100))
+
+
+# ----- video lists -----
+
+
+def video_list(store: Store, name: str = "videos") -> None:
+    store.create_list(HashList(name, SourceProgramme.NCMEC, frozenset({SignalType.VPDQ, SignalType.MD5})))
+
+
+def test_hash_files_import_as_one_entry_each_and_match_a_video(tmp_path: Path) -> None:
+    folder = tmp_path / "listed"
+    folder.mkdir()
+    for name in ("pattern-sd-grey-bar", "doorknob-hd-no-bar", "chair-19-sd-bar"):
+        (folder / f"{name}.txt").write_text((DATA / "hashes" / f"{name}.txt").read_text())
+    (folder / "broken.txt").write_text("0,100,nothex,0.000\n")
+    assert detect_format(folder) is ImportFormat.VPDQ
+    assert detect_format(folder / "chair-19-sd-bar.txt") is ImportFormat.VPDQ
+    with Store(tmp_path / "store.db") as store:
+        video_list(store)
+        report = import_records(store, "videos", read_records(folder), source_file=str(folder))
+        assert (report.added, report.rejected) == (3, 1)
+        assert report.rejects[0].reason is ReasonCode.BAD_LENGTH
+        again = import_records(store, "videos", read_records(folder), source_file=str(folder))
+        assert (again.added, again.unchanged) == (0, 3)
+
+        matcher = Matcher.from_store(store)
+        query_video = EVERY_FRAME.hash_bytes(sample_bytes("pattern-sd-with-small-logo-bar"))
+        query = QueryHashes(others={SignalType.VPDQ: VPDQ.value_of(query_video.vpdq)})
+        verdict = matcher.match(query)
+        assert verdict.decision is Decision.MATCH
+        (matched,) = verdict.matches
+        assert (matched.external_id, matched.signal_type) == ("pattern-sd-grey-bar", SignalType.VPDQ)
+        evidence = verdict.to_dict()["matches"][0]["evidence"]
+        assert evidence["query_match_percent"] > 95.0
+        assert len(evidence["frame_pairs"]) == 5
+        assert {"query_frame", "query_time", "entry_frame", "entry_time", "distance"} <= set(evidence["frame_pairs"][0])
+
+        unrelated = EVERY_FRAME.hash_bytes(sample_bytes("test-padded-dimensions"))
+        assert (
+            matcher.match(QueryHashes(others={SignalType.VPDQ: VPDQ.value_of(unrelated.vpdq)})).decision
+            is Decision.NO_MATCH
+        )
+        strict = Matcher.from_store(store, signal_options={SignalType.VPDQ: VpdqMatchOptions(compared_percent=99.9)})
+        assert strict.match(query).decision is Decision.NO_MATCH  # the logo hides a few listed frames
+
+
+def test_video_entries_export_and_re_import_unchanged(tmp_path: Path) -> None:
+    from engine.exporters import ExportFormat, export_entries
+
+    with Store(tmp_path / "store.db") as store:
+        video_list(store)
+        import_records(store, "videos", read_records(DATA / "hashes" / "doorknob-hd-no-bar.txt"))
+        (entry,) = list(store.entries("videos"))
+        assert entry.payload is not None
+        assert VpdqHash.from_bytes(entry.payload) == expected("doorknob-hd-no-bar")
+        assert store.entries_by_id([entry.entry_id])[entry.entry_id].payload == entry.payload
+        out = io.StringIO()
+        export_entries([entry], out, ExportFormat.CSV)
+        exported = tmp_path / "export.csv"
+        exported.write_text(out.getvalue())
+        video_list(store, "copy")
+        report = import_records(store, "copy", read_records(exported))
+        assert report.added == 1
+        (copy,) = list(store.entries("copy"))
+        assert [f.pdq for f in VpdqHash.from_bytes(copy.payload or b"").features] == [
+            f.pdq for f in expected("doorknob-hd-no-bar").features
+        ]
+        assert json.loads(copy.text)[0].startswith(expected("doorknob-hd-no-bar").features[0].pdq.hex())
+        store.delete_list("videos")
+        assert store.db.execute("SELECT COUNT(*) FROM entry_payloads").fetchone()[0] == 1
