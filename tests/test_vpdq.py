@@ -16,8 +16,9 @@ from engine.lists import HashList, SourceProgramme
 from engine.matcher import Decision, Matcher
 from engine.query import QueryHashes
 from engine.signal_types.spec import LiveSignals, SearchRequest
+from engine.signal_types.vpdq import VPDQ as VPDQ_SPEC
 from engine.signal_types.vpdq import FrameRule, VpdqMatchOptions
-from engine.signals import SignalType, SignalValueError, parse_value, spec_of
+from engine.signals import SignalType, SignalValueError, parse_value
 from engine.store import Store
 from hashing.errors import MediaError, ReasonCode
 from hashing.pdq_hash import PdqHash
@@ -28,7 +29,7 @@ DATA = Path(__file__).resolve().parent / "data" / "vpdq"
 VIDEOS = sorted((DATA / "videos").glob("*.mp4"))
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "threatexchange"
 SHARED_VIDEOS = sorted((SHARED / "tmk" / "sample-videos").glob("*.mp4"))
-VPDQ = spec_of(SignalType.VPDQ)
+VPDQ = VPDQ_SPEC
 EVERY_FRAME = VideoHasher(VideoOptions(seconds_per_hash=0))
 # Files of the match tests: the pattern family (one scene, edited), another scene, and a padded video.
 MATCH_FILES = [
