@@ -14,12 +14,15 @@ from typing import Any, TextIO
 
 from cli.common import add_device_argument, error_line
 from cli.ordered import in_order
-from hashing.decode import DecodeLimits, DecodeOptions
+from cli.video_options import add_sampling_argument
+from engine.media_query import SNIFF_BYTES
+from hashing.decode import DecodeLimits, DecodeOptions, open_media_file
 from hashing.device import Device, DeviceChoice, close_hasher, feeder_threads, image_hasher, select_device
 from hashing.errors import HashmatchError, ReasonCode
 from hashing.media_hasher import HashOptions, MediaHasher, MediaHashes
 from hashing.pdq import DIHEDRAL_NAMES
 from hashing.pdq_hasher import DihedralMode, DownsampleKernel, PdqContract
+from hashing.video import VideoHasher, VideoHashes, VideoOptions, is_video
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -29,12 +32,13 @@ EXIT_USAGE = 2
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "hash",
-        help="print PDQ hashes of image files",
-        description="Print 'hex,quality,path' per image (as the reference hasher does). Directories are walked "
+        help="print PDQ hashes of image files and vPDQ hashes of videos",
+        description="Print 'hex,quality,path' per image (as the reference hasher does), and per video one line "
+        "per hashed frame. Directories are walked "
         "recursively. Files that fail are reported on stderr as 'ERROR,REASON,path,detail' and the run goes on; "
         "the exit status is 1 if any failed, 2 for invalid options.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or directories")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image and video files, or directories")
     dihedral = parser.add_mutually_exclusive_group()
     dihedral.add_argument(
         "--dihedral",
@@ -69,6 +73,18 @@ def register(commands: Any) -> None:
     parser.add_argument("--workers", type=int, default=None, help="threads reading and decoding (default: CPU count)")
     parser.add_argument("--max-pixels", type=int, default=DecodeLimits.max_pixels)
     parser.add_argument("--max-bytes", type=int, default=DecodeLimits.max_bytes)
+    videos = parser.add_argument_group(
+        "videos (vPDQ): one line per hashed frame, 'frameNumber,quality,pdqHex,timestamp,path' (the reference's "
+        "line, then the path)"
+    )
+    add_sampling_argument(videos)
+    videos.add_argument(
+        "--vpdq-dir",
+        type=Path,
+        metavar="DIR",
+        help="also write each video's hashes as the reference hasher does, to DIR/NAME.txt (NAME: the file name "
+        "without its extension; importable: 'hashmatch lists import --list L DIR --types vpdq')",
+    )
     parser.set_defaults(run=run)
 
 
@@ -118,17 +134,24 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             stream.reconfigure(errors="surrogateescape")
     try:
         hasher, workers = build_hasher(args, select_device(args.device or Device.AUTO))
+        videos = VideoHasher(VideoOptions(seconds_per_hash=args.seconds_per_hash, exact_digests=args.json), hasher.pdq)
+        if args.vpdq_dir is not None and not args.vpdq_dir.is_dir():
+            raise ValueError(f"--vpdq-dir {args.vpdq_dir}: no such directory")
     except (ValueError, RuntimeError, ImportError) as exc:
         err.write(f"hashmatch: error: {ReasonCode.USAGE}: {exc}\n")
         return EXIT_USAGE
     failed = 0
     unreadable: list[OSError] = []
     try:
-        for future in in_order(iter_files(args.paths, unreadable), partial(_hash_one, hasher), workers, 2 * workers):
+        hash_one = partial(_hash_one, hasher, videos)
+        for future in in_order(iter_files(args.paths, unreadable), hash_one, workers, 2 * workers):
             path, hashes, problem = future.result()
             if problem is not None:
                 failed += 1
                 err.write(error_line(problem.reason, path, problem.detail) + "\n")
+                continue
+            if isinstance(hashes, VideoHashes):
+                failed += not _print_video(hashes, path, args, out, err)
                 continue
             assert hashes is not None
             out.write((format_json(hashes, path) if args.json else format_csv(hashes, path)) + "\n")
@@ -140,11 +163,49 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-def _hash_one(hasher: MediaHasher, path: Path) -> tuple[Path, MediaHashes | None, HashmatchError | None]:
+def _hash_one(
+    hasher: MediaHasher, videos: VideoHasher, path: Path
+) -> tuple[Path, MediaHashes | VideoHashes | None, HashmatchError | None]:
     try:
+        with open_media_file(path) as handle:
+            head = handle.read(SNIFF_BYTES)
+        if is_video(head):
+            return path, videos.hash_file(path), None
         return path, hasher.hash_file(path), None
     except HashmatchError as exc:
         return path, None, exc
+
+
+def _print_video(hashes: VideoHashes, path: Path, args: argparse.Namespace, out: TextIO, err: TextIO) -> bool:
+    """The video's frame lines (or JSON object), and its reference file under --vpdq-dir; False if that
+    file could not be written or the video was cut short (its frames are still printed)."""
+    ok = True
+    if args.json:
+        record: dict[str, Any] = {
+            "path": str(path),
+            "vpdq": hashes.vpdq.lines(),
+            "fps": round(hashes.fps, 3),
+            "frames_decoded": hashes.frames_decoded,
+            "width": hashes.width,
+            "height": hashes.height,
+            "truncated": hashes.truncated,
+        }
+        if hashes.digests is not None:
+            record.update(md5=hashes.digests.md5, sha1=hashes.digests.sha1, sha256=hashes.digests.sha256)
+        out.write(json.dumps(record) + "\n")
+    else:
+        out.writelines(f"{line},{path}\n" for line in hashes.vpdq.lines())
+    if hashes.truncated:
+        ok = False
+        detail = f"{hashes.frames_decoded} frames decoded of those the container declares; hashed as far as it goes"
+        err.write(error_line(ReasonCode.VIDEO_TRUNCATED, path, detail) + "\n")
+    if args.vpdq_dir is not None:
+        try:
+            (args.vpdq_dir / f"{path.stem}.txt").write_text("".join(f"{line}\n" for line in hashes.vpdq.lines()))
+        except OSError as exc:
+            err.write(error_line(ReasonCode.UNREADABLE, args.vpdq_dir, exc.strerror or "cannot write") + "\n")
+            ok = False
+    return ok
 
 
 def build_hasher(args: argparse.Namespace, device: DeviceChoice) -> tuple[MediaHasher, int]:

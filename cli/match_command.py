@@ -33,12 +33,16 @@ from cli.match_io import Prepared, format_verdict, hash_text_inputs, read_hash_t
 from cli.ordered import in_order
 from cli.remote import add_connection_arguments
 from cli.remote_match import local_only_options, run_remote
+from cli.video_options import add_video_arguments, video_match_options
 from engine.index.factory import IndexBackend
 from engine.matcher import DEFAULT_QUALITY_GATE, EVERYTHING, MAX_NEAREST, Matcher, MatchScope, QueryHashes
+from engine.media_query import MediaQueries
+from engine.signals import SignalType
 from hashing.device import Device, DeviceChoice, close_hasher, feeder_threads, image_hasher, select_device
 from hashing.errors import MediaError, ReasonCode
 from hashing.media_hasher import HashOptions, MediaHasher
 from hashing.pdq_hasher import DihedralMode
+from hashing.video import VideoHasher, VideoOptions
 
 BATCH = 256  # hash queries matched per index search when they are all ready at once
 
@@ -53,7 +57,7 @@ def register(commands: Any) -> None:
         "fail are reported on stderr as 'ERROR,REASON,input,detail'; files that cannot be decoded "
         "are still matched on their exact digests. Exit status 1 if any input failed.",
     )
-    parser.add_argument("paths", nargs="*", metavar="PATH", help="image files or directories")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="image and video files, or directories")
     parser.add_argument(
         "--hash",
         dest="hashes",
@@ -84,6 +88,7 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--workers", type=int, default=None, help="threads hashing files (default: the CPU count)")
     add_device_argument(parser)
+    add_video_arguments(parser)
     remote = parser.add_argument_group(
         "remote matching: a 'hashmatch serve' server instead of the local store, with the same options and output"
     )
@@ -92,7 +97,11 @@ def register(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def prepare_file(hasher: MediaHasher, path: Path) -> Prepared:
+def prepare_file(hasher: MediaHasher | MediaQueries, path: Path) -> Prepared:
+    """Images and videos alike (a MediaHasher alone: images only)."""
+    if isinstance(hasher, MediaQueries):
+        found = hasher.of_file(path)
+        return Prepared(str(path), found.query, found.error)
     try:
         outcome = hasher.outcome_of_file(path)
     except MediaError as exc:
@@ -147,6 +156,11 @@ def run(args: argparse.Namespace) -> int:
         return fail(ReasonCode.USAGE, "--workers is at least 1", EXIT_USAGE)
     if args.nearest is not None and not 1 <= args.nearest <= MAX_NEAREST:
         return fail(ReasonCode.USAGE, f"--nearest takes 1..{MAX_NEAREST} entries per list", EXIT_USAGE)
+    try:
+        video_match_options(args)
+        VideoOptions(seconds_per_hash=args.seconds_per_hash)
+    except ValueError as exc:
+        return fail(ReasonCode.USAGE, str(exc), EXIT_USAGE)
     if args.server:
         local_only = local_only_options(args)
         if local_only:
@@ -156,7 +170,10 @@ def run(args: argparse.Namespace) -> int:
         return run_remote(args, read_hash_texts(args), sys.stdout, sys.stderr)
     device = select_device(args.device or Device.AUTO)
     with open_store(args) as store:
-        matcher = Matcher.from_store(store, args.lists or None, args.index, args.quality_gate, gpu=device.runtime)
+        options = {SignalType.VPDQ: video_match_options(args)}
+        matcher = Matcher.from_store(
+            store, args.lists or None, args.index, args.quality_gate, gpu=device.runtime, signal_options=options
+        )
         if not matcher.lists:
             return fail(
                 ReasonCode.NO_ACTIVE_LIST, "no list has an active version: import one with 'hashmatch lists import'"
@@ -167,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
 def _run_matches(args: argparse.Namespace, matcher: Matcher, device: DeviceChoice) -> int:
     dihedral = DihedralMode.NONE if args.no_dihedral else DihedralMode.DCT
     pdq = image_hasher(device)
-    hasher = MediaHasher(HashOptions(dihedral=dihedral, exact_digests=True), pdq)
+    videos = VideoHasher(VideoOptions(seconds_per_hash=args.seconds_per_hash), pdq)
+    hasher = MediaQueries(MediaHasher(HashOptions(dihedral=dihedral, exact_digests=True), pdq), videos)
     workers = feeder_threads(device, args.workers)
     walk_errors: list[OSError] = []
     printer = VerdictPrinter(matcher, args.json, sys.stdout, sys.stderr, MatchScope(nearest=args.nearest or 0))

@@ -22,6 +22,7 @@ from cli.hash_command import iter_files
 from cli.match_io import format_verdict, hash_text_inputs
 from cli.remote import connected
 from engine.matcher import QueryHashes, Verdict
+from engine.signal_types.vpdq import DEFAULT_OPTIONS
 from grpc_api.client import DEFAULT_MESSAGE_BYTES, HashmatchClient
 from grpc_api.convert import verdict_from_proto
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
@@ -29,6 +30,7 @@ from hashing.decode import DecodeLimits, open_media_file
 from hashing.errors import HashmatchError, MediaError, ReasonCode
 from hashing.media_hasher import HashOptions, MediaHasher
 from hashing.pdq_hasher import DihedralMode
+from hashing.video import DEFAULT_SECONDS_PER_HASH
 
 BATCH = 256  # hash queries per MatchHashes call
 MESSAGE_HEADROOM = 64 << 10  # request fields besides the media
@@ -84,6 +86,11 @@ def local_only_options(args: argparse.Namespace) -> list[str]:
         ("--workers", args.workers is not None),
         ("--db", args.db is not None),
         ("--device", args.device is not None),
+        ("--video-rule", args.video_rule != DEFAULT_OPTIONS.rule.value),
+        ("--video-query-percent", args.video_query_percent != DEFAULT_OPTIONS.query_percent),
+        ("--video-compared-percent", args.video_compared_percent != DEFAULT_OPTIONS.compared_percent),
+        ("--video-quality", args.video_quality != DEFAULT_OPTIONS.quality),
+        ("--seconds-per-hash", args.seconds_per_hash != DEFAULT_SECONDS_PER_HASH),
     ]
     return [name for name, present in given if present]
 

@@ -21,6 +21,7 @@ from typing import cast
 
 import numpy as np
 
+from hashing.decode import DecodeLimits, read_media_file
 from hashing.errors import MediaError, ReasonCode
 from hashing.exact import ExactDigests
 from hashing.pdq_hasher import ImageHasher, PdqHasher
@@ -140,10 +141,7 @@ class VideoHasher:
         )
 
     def hash_file(self, path: str | os.PathLike[str]) -> VideoHashes:
-        from hashing.decode import DecodeLimits, read_media_file
-
-        limits = self.options.limits
-        return self.hash_bytes(read_media_file(path, DecodeLimits(max_bytes=limits.max_bytes, max_pixels=1)))
+        return self.hash_bytes(read_media_file(path, DecodeLimits(max_bytes=self.options.limits.max_bytes)))
 
     def _hash_frames(
         self, video: _OpenVideo, header: _Header, step: int, started: float

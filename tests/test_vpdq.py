@@ -372,3 +372,54 @@ def test_video_entries_export_and_re_import_unchanged(tmp_path: Path) -> None:
         assert json.loads(copy.text)[0].startswith(expected("doorknob-hd-no-bar").features[0].pdq.hex())
         store.delete_list("videos")
         assert store.db.execute("SELECT COUNT(*) FROM entry_payloads").fetchone()[0] == 1
+
+
+# ----- the command line -----
+
+
+def test_cli_hashes_videos_imports_their_files_and_matches_videos(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli.main import main
+
+    hashes = tmp_path / "hashes"
+    hashes.mkdir()
+    listed = DATA / "videos" / "pattern-sd-grey-bar.mp4"
+    image = DATA.parent / "threatexchange" / "pdq" / "data" / "misc-images" / "wee.jpg"
+    assert main(["hash", "--seconds-per-hash", "0", "--vpdq-dir", str(hashes), str(listed), str(image)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("0,") and lines[0].endswith(f",{listed}")
+    assert lines[-1].endswith(str(image)) and len(lines) == 206 + 1
+    written = (hashes / "pattern-sd-grey-bar.txt").read_text().splitlines()
+    assert written == [line.rsplit(",", 1)[0] for line in lines[:-1]]
+
+    db = str(tmp_path / "store.db")
+    assert main(["lists", "import", "--list", "videos", str(hashes), "--types", "vpdq", "--db", db]) == 0
+    query = DATA / "videos" / "pattern-sd-with-small-logo-bar.mp4"
+    other = DATA / "videos" / "doorknob-hd-no-bar.mp4"
+    capsys.readouterr()
+    assert main(["match", "--db", db, str(query), str(other)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"match,{query},videos:")
+    assert out[1] == f"no_match,{other},"
+    # The C++ rule with every listed frame required: the logo hides some of them.
+    assert main(["match", "--db", db, "--video-rule", "cpp", "--video-compared-percent", "100", str(query)]) == 0
+    assert capsys.readouterr().out.startswith("no_match,")
+
+
+def test_cli_reports_a_cut_video_and_refuses_bad_video_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli.main import main
+
+    cut = tmp_path / "cut.mp4"
+    data = sample_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    assert main(["hash", str(cut)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("0,")
+    assert f"ERROR,VIDEO_TRUNCATED,{cut}," in captured.err
+    assert main(["match", "--video-query-percent", "120", str(cut)]) == 2
+    assert "USAGE" in capsys.readouterr().err
+    assert main(["match", "--server", "localhost:1", "--video-rule", "cpp", str(cut)]) == 2
+    assert "--video-rule" in capsys.readouterr().err
