@@ -74,9 +74,17 @@ class OrderedPrinter:
 
 
 def options_of(args: argparse.Namespace) -> pb.MatchOptions:
-    return pb.MatchOptions(
+    """The video rule and percentages go only where they differ from the defaults: the server has its own."""
+    options = pb.MatchOptions(
         lists=args.lists, no_dihedral=args.no_dihedral, quality_gate=args.quality_gate, nearest=args.nearest or 0
     )
+    if args.video_rule != DEFAULT_OPTIONS.rule.value:
+        options.video_rule = args.video_rule
+    if args.video_query_percent != DEFAULT_OPTIONS.query_percent:
+        options.video_query_percent = args.video_query_percent
+    if args.video_compared_percent != DEFAULT_OPTIONS.compared_percent:
+        options.video_compared_percent = args.video_compared_percent
+    return options
 
 
 def local_only_options(args: argparse.Namespace) -> list[str]:
@@ -86,9 +94,6 @@ def local_only_options(args: argparse.Namespace) -> list[str]:
         ("--workers", args.workers is not None),
         ("--db", args.db is not None),
         ("--device", args.device is not None),
-        ("--video-rule", args.video_rule != DEFAULT_OPTIONS.rule.value),
-        ("--video-query-percent", args.video_query_percent != DEFAULT_OPTIONS.query_percent),
-        ("--video-compared-percent", args.video_compared_percent != DEFAULT_OPTIONS.compared_percent),
         ("--video-quality", args.video_quality != DEFAULT_OPTIONS.quality),
         ("--seconds-per-hash", args.seconds_per_hash != DEFAULT_SECONDS_PER_HASH),
     ]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.common import EXIT_OK, EXIT_USAGE, fail
+from engine.signal_types.vpdq import FrameRule, VpdqMatchOptions
 from engine.store import default_db_path
 from grpc_api.auth import Role, TokenStore
 from grpc_api.matcher_service import StreamLimits
@@ -25,6 +26,7 @@ from grpc_api.server import ConnectionLimits, RunningServer, ServerConfig, serve
 from hashing.decode import DecodeLimits
 from hashing.device import Device
 from hashing.errors import HashmatchError, ReasonCode
+from hashing.video import VideoLimits, VideoOptions
 
 MIB = 1 << 20
 
@@ -57,6 +59,13 @@ SETTINGS: dict[str, Setting] = {
     "max_connection_age_s": Setting(float, 3600.0, "close connections gracefully after this long (seconds)"),
     "reload_interval_s": Setting(float, 2.0, "check the store for other processes' changes this often (seconds)"),
     "device": Setting(str, "auto", "auto (a GPU only after its self-test passed), cpu, or gpu"),
+    "max_video_mb": Setting(int, 512, "largest video upload (MatchVideo) held in memory (MiB); TOO_LARGE beyond"),
+    "max_video_seconds": Setting(float, 4 * 3600.0, "refuse longer videos with VIDEO_TOO_LONG (seconds)"),
+    "video_deadline_s": Setting(float, 300.0, "longest time to decode and hash one video (DECODE_TIMEOUT)"),
+    "video_seconds_per_hash": Setting(float, 1.0, "hash one video frame every this many seconds (0: every frame)"),
+    "video_rule": Setting(str, "threatexchange", "vPDQ frame rule: threatexchange (<= threshold) or cpp (<)"),
+    "video_query_percent": Setting(float, 80.0, "share of a query video's frames that must match"),
+    "video_compared_percent": Setting(float, 0.0, "share of a listed video's frames that must match"),
 }
 
 
@@ -204,7 +213,27 @@ def build_config(args: argparse.Namespace, environ: dict[str, str]) -> ServerCon
         insecure_plaintext=args.insecure_plaintext,
         device=_device(settings["device"]),
         create_store_dir=not explicit_db,
+        video=VideoOptions(
+            seconds_per_hash=settings["video_seconds_per_hash"],
+            limits=VideoLimits(
+                max_bytes=settings["max_video_mb"] * MIB,
+                max_seconds=settings["max_video_seconds"],
+                deadline_s=settings["video_deadline_s"],
+            ),
+        ),
+        video_match=VpdqMatchOptions(
+            rule=_video_rule(settings["video_rule"]),
+            query_percent=settings["video_query_percent"],
+            compared_percent=settings["video_compared_percent"],
+        ),
     )
+
+
+def _video_rule(text: str) -> FrameRule:
+    try:
+        return FrameRule(text)
+    except ValueError:
+        raise _setting_error(f"video_rule is one of {', '.join(r.value for r in FrameRule)}, not {text!r}") from None
 
 
 def run_serve(args: argparse.Namespace) -> int:

@@ -103,7 +103,9 @@ class MatchScope:
     dihedral: bool = True  # match a query's 8 rotations and flips where it carries them
     quality_gate: int | None = None  # None: the matcher's
     nearest: int = 0  # K > 0: also each list's K closest PDQ entries, whatever the threshold (MAX_NEAREST at most)
-    signal_options: Mapping[SignalType, object] | None = None  # per-type match options; None: the matcher's
+    # Per-type match options (vPDQ's rule, say); None: the matcher's. Left out of the hash (a dict has none) but
+    # not out of equality, so scopes that differ only here still batch apart.
+    signal_options: Mapping[SignalType, object] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.nearest <= MAX_NEAREST:

@@ -10,10 +10,11 @@ from engine.query import QueryHashes
 from engine.signal_types.names import SignalType
 from engine.signal_types.values import ParsedValue
 from hashing.decode import DecodeLimits, open_media_file, read_media_file
+from hashing.decode_budget import DecodeBudget
 from hashing.errors import MediaError, ReasonCode
 from hashing.exact import ExactDigests
 from hashing.media_hasher import MediaHasher
-from hashing.video import VideoHasher, VideoHashes, is_video
+from hashing.video import VideoHasher, VideoHashes, is_video, video_decode_cost
 
 SNIFF_BYTES = 4096
 
@@ -42,9 +43,14 @@ def video_query(hashes: VideoHashes) -> QueryHashes:
 class MediaQueries:
     """Safe to share between threads, as both hashers are."""
 
-    def __init__(self, images: MediaHasher, videos: VideoHasher | None = None) -> None:
+    def __init__(
+        self, images: MediaHasher, videos: VideoHasher | None = None, budget: DecodeBudget | None = None
+    ) -> None:
+        """With a `budget`, each video first reserves what its decoding may hold at once: the frames queued
+        between the decoder and the hasher, and FFmpeg's own, at the largest frame the limits allow."""
         self.images = images
         self.videos = videos or VideoHasher()
+        self.budget = budget
 
     def of_bytes(self, data: bytes) -> MediaQuery:
         """Raises MediaError only for empty input."""
@@ -52,7 +58,11 @@ class MediaQueries:
             outcome = self.images.outcome_of_bytes(data)
             return MediaQuery(QueryHashes.of_outcome(outcome), outcome.error)
         try:
-            hashes = self.videos.hash_bytes(data)
+            if self.budget is None:
+                hashes = self.videos.hash_bytes(data)
+            else:
+                with self.budget.reserve(video_decode_cost(self.videos.options.limits)):
+                    hashes = self.videos.hash_bytes(data)
         except MediaError as exc:
             if exc.reason is ReasonCode.EMPTY_INPUT:
                 raise

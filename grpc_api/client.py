@@ -83,6 +83,28 @@ class HashmatchClient:
         requests = (pb.MatchRequest(client_id=client_id, media=media, options=options) for client_id, media in items)
         return self.matcher.MatchStream(requests, timeout=timeout_s, metadata=self.metadata)
 
+    def match_video(
+        self,
+        chunks: Iterable[bytes],
+        client_id: str = "",
+        upload_id: str = "",
+        timeout_s: float | None = None,
+        options: pb.MatchOptions | None = None,
+    ) -> pb.MatchResponse:
+        """A video sent in pieces (MatchVideo), for files over the message size limit."""
+        metadata = pb.ClientMetadata(upload_id=upload_id)
+
+        def requests() -> Iterator[pb.VideoChunk]:
+            first = True
+            for data in chunks:
+                if first:
+                    yield pb.VideoChunk(client_id=client_id, metadata=metadata, options=options, data=data)
+                    first = False
+                else:
+                    yield pb.VideoChunk(data=data)
+
+        return self.matcher.MatchVideo(requests(), timeout=timeout_s or self.timeout_s, metadata=self.metadata)
+
     def match_hashes(
         self,
         queries: list[tuple[str, QueryHashes]],

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from engine.lists import ListAction
 from engine.matcher import Decision, MatchedEntry, QueryHashes, Verdict
-from engine.signals import SignalType
+from engine.signals import ParsedValue, SignalType
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
 from hashing.errors import InvalidHashError, ReasonCode
 from hashing.media_hasher import MediaHashes
 from hashing.pdq_hash import PdqHash
+from hashing.vpdq import MAX_FRAMES, VpdqFeature, VpdqHash
 
 _DECISIONS = {Decision.NO_MATCH: pb.NO_MATCH, Decision.MATCH: pb.MATCH, Decision.NEEDS_REVIEW: pb.NEEDS_REVIEW}
 _FROM_PROTO_DECISIONS = {code: decision for decision, code in _DECISIONS.items()}
@@ -24,13 +28,39 @@ def pdq_from_proto(message: pb.PdqHash) -> PdqHash:
 
 
 def hashes_to_proto(query: QueryHashes) -> pb.Hashes:
+    video = query.others.get(SignalType.VPDQ)
     return pb.Hashes(
         pdq=pdq_to_proto(query.pdq) if query.pdq else None,
         dihedral=[pdq_to_proto(h) for h in query.dihedral],
         md5=query.md5 or b"",
         sha1=query.sha1 or b"",
         sha256=query.sha256 or b"",
+        vpdq=vpdq_to_proto(VpdqHash.from_bytes(video.payload)) if video and video.payload else None,
     )
+
+
+def vpdq_to_proto(video: VpdqHash) -> pb.VpdqHash:
+    return pb.VpdqHash(
+        frames=[
+            pb.VpdqFrame(frame_number=f.frame_number, quality=f.quality, pdq=f.pdq.digest, timestamp=f.timestamp)
+            for f in video.features
+        ]
+    )
+
+
+def vpdq_from_proto(message: pb.VpdqHash) -> VpdqHash:
+    """Validated; raises InvalidHashError (INVALID_HASH) on a bad frame."""
+    if not message.frames or len(message.frames) > MAX_FRAMES:
+        raise InvalidHashError(f"a vPDQ hash holds 1..{MAX_FRAMES} frames, got {len(message.frames)}")
+    features = []
+    for frame in message.frames:
+        valid = len(frame.pdq) == 32 and 0 <= frame.quality <= 100 and frame.frame_number >= 0
+        if not valid or not 0.0 <= frame.timestamp < 1e9:
+            raise InvalidHashError(f"vPDQ frame {frame.frame_number}: a 32-byte PDQ, quality 0..100, time >= 0")
+        features.append(
+            VpdqFeature(frame.frame_number, PdqHash(bytes(frame.pdq), frame.quality), round(frame.timestamp, 3))
+        )
+    return VpdqHash(tuple(features))
 
 
 def hashes_from_proto(message: pb.Hashes) -> QueryHashes:
@@ -45,12 +75,17 @@ def hashes_from_proto(message: pb.Hashes) -> QueryHashes:
     dihedral = tuple(pdq_from_proto(h) for h in message.dihedral)
     if pdq is not None and dihedral and dihedral[0].digest != pdq.digest:
         raise InvalidHashError("the first dihedral hash must be the PDQ hash itself")
+    others: dict[SignalType, ParsedValue] = {}
+    if message.HasField("vpdq"):
+        video = vpdq_from_proto(message.vpdq)
+        others[SignalType.VPDQ] = ParsedValue(video.identity(), video.to_bytes())
     return QueryHashes(
         pdq=pdq,
         dihedral=dihedral,
         md5=bytes(message.md5) or None,
         sha1=bytes(message.sha1) or None,
         sha256=bytes(message.sha256) or None,
+        others=others,
     )
 
 
@@ -72,7 +107,42 @@ def _entry(match: MatchedEntry) -> pb.MatchedEntry:
         dihedral_variant=match.dihedral_variant or "",
         action=match.action.value,
         negative=match.negative,
+        video=_video_evidence(match.evidence) if match.signal_type is SignalType.VPDQ and match.evidence else None,
     )
+
+
+def _video_evidence(evidence: Mapping[str, Any]) -> pb.VideoEvidence:
+    return pb.VideoEvidence(
+        rule=evidence["rule"],
+        query_match_percent=evidence["query_match_percent"],
+        compared_match_percent=evidence["compared_match_percent"],
+        query_frames=evidence["query_frames"],
+        compared_frames=evidence["compared_frames"],
+        frame_pairs=[pb.FramePair(**pair) for pair in evidence["frame_pairs"]],
+    )
+
+
+def _evidence_from_proto(message: pb.MatchedEntry) -> dict[str, Any] | None:
+    if not message.HasField("video"):
+        return None
+    video = message.video
+    return {
+        "rule": video.rule,
+        "query_match_percent": video.query_match_percent,
+        "compared_match_percent": video.compared_match_percent,
+        "query_frames": video.query_frames,
+        "compared_frames": video.compared_frames,
+        "frame_pairs": [
+            {
+                "query_frame": p.query_frame,
+                "query_time": p.query_time,
+                "entry_frame": p.entry_frame,
+                "entry_time": p.entry_time,
+                "distance": p.distance,
+            }
+            for p in video.frame_pairs
+        ],
+    }
 
 
 def verdict_to_proto(verdict: Verdict) -> pb.Verdict:
@@ -101,6 +171,7 @@ def _entry_from_proto(message: pb.MatchedEntry, negative: bool) -> MatchedEntry:
         dihedral_variant=message.dihedral_variant or None,
         action=ListAction(message.action),
         negative=negative,
+        evidence=_evidence_from_proto(message),
     )
 
 

@@ -117,6 +117,17 @@ class Gate(grpc.ServerInterceptor):
 
             return _like(handler, stream_stream=streaming)
 
+        if handler.request_streaming:
+
+            def uploading(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+                take(context)
+                try:
+                    return handler.stream_unary(requests, context)
+                finally:
+                    slots.leave(who, stream)
+
+            return _like(handler, stream_unary=uploading)
+
         def unary(request: Any, context: grpc.ServicerContext) -> Any:
             take(context)
             try:
@@ -132,6 +143,10 @@ def _like(handler: grpc.RpcMethodHandler, **behaviour: Any) -> grpc.RpcMethodHan
     if "stream_stream" in behaviour:
         return grpc.stream_stream_rpc_method_handler(
             behaviour["stream_stream"], handler.request_deserializer, handler.response_serializer
+        )
+    if "stream_unary" in behaviour:
+        return grpc.stream_unary_rpc_method_handler(
+            behaviour["stream_unary"], handler.request_deserializer, handler.response_serializer
         )
     return grpc.unary_unary_rpc_method_handler(
         behaviour["unary_unary"], handler.request_deserializer, handler.response_serializer

@@ -3,8 +3,8 @@
 The generated `add_*Servicer_to_server` hand grpcio the messages' own parsers; a request that does not parse
 (a truncated varint, deep unknown groups, invalid UTF-8 in a string) then fails inside grpcio, which logs a
 traceback and answers INTERNAL. Here each parser is wrapped: a request that does not parse becomes a
-`Malformed` value, which unary methods answer with INVALID_ARGUMENT (MALFORMED_REQUEST) and which
-MatchStream answers as one failed item while the stream goes on.
+`Malformed` value, which unary methods and MatchVideo answer with INVALID_ARGUMENT (MALFORMED_REQUEST) and
+which MatchStream answers as one failed item while the stream goes on.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ def add_service(server: grpc.Server, service_name: str, servicer: object) -> Non
             handlers[method.name] = grpc.stream_stream_rpc_method_handler(behaviour, parse, serialize)
         elif not method.client_streaming and not method.server_streaming:
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(_unary(behaviour), parse, serialize)
+        elif method.client_streaming:  # MatchVideo: its body refuses a Malformed chunk
+            handlers[method.name] = grpc.stream_unary_rpc_method_handler(behaviour, parse, serialize)
         else:  # pragma: no cover - hashmatch.v1 has no such method
             raise ValueError(f"{service.full_name}/{method.name}: unsupported streaming kind")
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))

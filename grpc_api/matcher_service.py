@@ -21,7 +21,10 @@ from typing import TypeVar
 
 import grpc
 
-from engine.matcher import MAX_NEAREST, MatchScope, QueryHashes, Verdict
+from engine.matcher import MAX_NEAREST, MatchScope, Verdict
+from engine.signal_types.vpdq import DEFAULT_OPTIONS as DEFAULT_VIDEO_OPTIONS
+from engine.signal_types.vpdq import FrameRule, VpdqMatchOptions
+from engine.signals import SignalType
 from grpc_api.batching import ServerShuttingDownError
 from grpc_api.convert import hashes_from_proto, media_hashes_to_proto, verdict_to_proto
 from grpc_api.errors import abort, abort_with, status_of
@@ -50,7 +53,7 @@ class CallerGoneError(Exception):
     """The client cancelled or its deadline passed while the server was still working."""
 
 
-def scope_of(options: pb.MatchOptions) -> MatchScope:
+def scope_of(options: pb.MatchOptions, defaults: VpdqMatchOptions = DEFAULT_VIDEO_OPTIONS) -> MatchScope:
     if not 0 <= options.nearest <= MAX_NEAREST:
         raise HashmatchError(
             ReasonCode.USAGE, f"nearest is {options.nearest}; ask for 0..{MAX_NEAREST} entries per list"
@@ -60,7 +63,29 @@ def scope_of(options: pb.MatchOptions) -> MatchScope:
         dihedral=not options.no_dihedral,
         quality_gate=options.quality_gate if options.HasField("quality_gate") else None,
         nearest=options.nearest,
+        signal_options=_video_options(options, defaults),
     )
+
+
+def _video_options(options: pb.MatchOptions, defaults: VpdqMatchOptions) -> dict[SignalType, object] | None:
+    """The request's vPDQ options over the server's; None (the server's) when it sets none."""
+    asked = bool(options.video_rule) or options.HasField("video_query_percent")
+    if not asked and not options.HasField("video_compared_percent"):
+        return None
+    try:
+        chosen = replace(
+            defaults,
+            rule=FrameRule(options.video_rule) if options.video_rule else defaults.rule,
+            query_percent=options.video_query_percent
+            if options.HasField("video_query_percent")
+            else defaults.query_percent,
+            compared_percent=options.video_compared_percent
+            if options.HasField("video_compared_percent")
+            else defaults.compared_percent,
+        )
+    except ValueError as exc:
+        raise HashmatchError(ReasonCode.USAGE, f"video options: {exc}") from exc
+    return {SignalType.VPDQ: chosen}
 
 
 def _check_metadata(metadata: pb.ClientMetadata) -> None:
@@ -84,24 +109,58 @@ class MatcherService(pb_grpc.MatcherServicer):
         why it has no PDQ (UNDECODABLE, UNSUPPORTED_FORMAT, TOO_LARGE), and media_error gives the detail.
         Only empty media is an error."""
         self.state.matcher.lists_in(scope)  # an unknown list is an error before any decoding
-        outcome = self.state.hasher.outcome_of_bytes(media)
-        if outcome.error is not None:
-            self.state.metrics.errors.labels(str(outcome.error.reason)).inc()
+        found = self.state.media.of_bytes(media)
+        if found.error is not None:
+            self.state.metrics.errors.labels(str(found.error.reason)).inc()
+        assert found.query is not None  # bytes in memory always give at least their digests
         # The time left is read after hashing; without a client deadline the wait is bounded by ours.
         left = context.time_remaining() if context is not None else None
         timeout = ITEM_TIMEOUT_S if left is None or left > ITEM_TIMEOUT_S else max(left, 0.0)
-        verdict = self.state.batcher.match(QueryHashes.of_outcome(outcome), scope, timeout=timeout)
+        verdict = self.state.batcher.match(found.query, scope, timeout=timeout)
         self.state.record(verdict)
         message = verdict_to_proto(replace(verdict, elapsed_ms=(time.perf_counter() - started) * 1e3))
-        if outcome.error is not None:
-            message.media_error.CopyFrom(pb.Error(reason=str(outcome.error.reason), detail=outcome.error.detail))
+        if found.error is not None:
+            message.media_error.CopyFrom(pb.Error(reason=str(found.error.reason), detail=found.error.detail))
         return message
+
+    def _scope(self, options: pb.MatchOptions) -> MatchScope:
+        return scope_of(options, self.state.video_options)
+
+    def MatchVideo(  # noqa: N802
+        self, request_iterator: Iterator[pb.VideoChunk | Malformed], context: grpc.ServicerContext
+    ) -> pb.MatchResponse:
+        """Chunks are joined in memory (never on disk) up to the server's video byte limit; the verdict comes
+        once the client has sent its last chunk."""
+
+        def run() -> pb.MatchResponse:
+            started = time.perf_counter()
+            limit = self.state.media.videos.options.limits.max_bytes
+            first: pb.VideoChunk | None = None
+            data = bytearray()
+            for chunk in request_iterator:
+                if isinstance(chunk, Malformed):
+                    raise HashmatchError(ReasonCode.MALFORMED_REQUEST, MALFORMED_DETAIL)
+                if first is None:
+                    first = chunk
+                    _check_metadata(first.metadata)
+                    self.state.matcher.lists_in(self._scope(first.options))  # fail before the upload, not after
+                if len(data) + len(chunk.data) > limit:
+                    raise HashmatchError(ReasonCode.TOO_LARGE, f"a video upload is at most {limit} bytes")
+                data += chunk.data
+            if first is None:
+                raise HashmatchError(ReasonCode.EMPTY_INPUT, "no chunk was sent")
+            media = bytes(data)
+            del data
+            verdict = self._verdict_for_media(media, self._scope(first.options), context, started)
+            return pb.MatchResponse(client_id=first.client_id, metadata=first.metadata, verdict=verdict)
+
+        return observed(self.state, "MatchVideo", context, run)
 
     def Match(self, request: pb.MatchRequest, context: grpc.ServicerContext) -> pb.MatchResponse:  # noqa: N802
         def run() -> pb.MatchResponse:
             started = time.perf_counter()
             _check_metadata(request.metadata)
-            verdict = self._verdict_for_media(request.media, scope_of(request.options), context, started)
+            verdict = self._verdict_for_media(request.media, self._scope(request.options), context, started)
             return pb.MatchResponse(client_id=request.client_id, metadata=request.metadata, verdict=verdict)
 
         return observed(self.state, "Match", context, run)
@@ -116,7 +175,7 @@ class MatcherService(pb_grpc.MatcherServicer):
                     ReasonCode.TOO_LARGE, f"{len(request.queries)} queries; send at most {MAX_HASH_QUERIES} per call"
                 )
             queries = [hashes_from_proto(q.hashes) for q in request.queries]
-            scope = scope_of(request.options)
+            scope = self._scope(request.options)
             matcher = self.state.matcher  # one version for the whole call
             verdicts: list[Verdict] = []
             for start in range(0, len(queries), HASH_CHUNK):
@@ -213,7 +272,7 @@ class MatcherService(pb_grpc.MatcherServicer):
         try:
             started = time.perf_counter()
             _check_metadata(request.metadata)
-            verdict = self._verdict_for_media(request.media, scope_of(request.options), None, started)
+            verdict = self._verdict_for_media(request.media, self._scope(request.options), None, started)
             return pb.MatchResponse(client_id=request.client_id, metadata=request.metadata, verdict=verdict)
         except HashmatchError as exc:
             self.state.metrics.errors.labels(str(exc.reason)).inc()

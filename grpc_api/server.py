@@ -27,6 +27,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from engine.signal_types.vpdq import VpdqMatchOptions
 from engine.store import Store
 from grpc_api.admin_service import AdminService
 from grpc_api.auth import TokenSource
@@ -42,6 +43,7 @@ from hashing.decode import DecodeLimits, DecodeOptions
 from hashing.decode_budget import DecodeBudget
 from hashing.device import Device, close_hasher, select_device
 from hashing.errors import HashmatchError, ReasonCode
+from hashing.video import VideoLimits, VideoOptions
 
 log = logging.getLogger("hashmatch.server")
 RESERVED_THREADS = 8  # beyond the matching slots: health checks, admin calls and refusals never wait for one
@@ -103,6 +105,10 @@ class ServerConfig:
     insecure_plaintext: bool = False  # allow tokens over plaintext on a non-loopback address
     create_store_dir: bool = False  # create the store's directory when it is missing (the default location)
     device: Device = Device.AUTO  # where hashing and large lists' search run (a GPU only after its self-test)
+    # Videos: sampling and limits (an upload is held in memory whole, so the byte limit is lower than a CLI's),
+    # and the vPDQ match rule a request gets unless it sets its own.
+    video: VideoOptions = field(default_factory=lambda: VideoOptions(limits=VideoLimits(max_bytes=512 << 20)))
+    video_match: VpdqMatchOptions = field(default_factory=VpdqMatchOptions)
 
 
 class ServerStartError(HashmatchError):
@@ -152,7 +158,8 @@ def _start(config: ServerConfig, metrics: ServerMetrics, metrics_http: Any) -> R
     device = select_device(config.device)  # GPU_UNAVAILABLE for --device gpu without a verified GPU
     store = Store(config.db_path, create_parents=config.create_store_dir)
     budget = DecodeBudget(config.decode_memory_bytes, config.decode_wait_s)
-    state = ServingState(store, config.lists, DecodeOptions(limits=config.decode_limits), budget, metrics, device)
+    decode = DecodeOptions(limits=config.decode_limits)
+    state = ServingState(store, config.lists, decode, budget, metrics, device, config.video, config.video_match)
     slots = Slots(config.max_concurrent_rpcs, config.max_streams_per_token)
     tokens = TokenSource(config.tokens_path, config.token_check_s) if config.tokens_path else None
     # Every admitted matching call gets a thread (an open stream holds one for its whole life), and a reserve

@@ -15,6 +15,10 @@ import logging
 import threading
 
 from engine.matcher import Matcher, MatchScope, QueryHashes, Verdict
+from engine.media_query import MediaQueries
+from engine.signal_types.vpdq import DEFAULT_OPTIONS as DEFAULT_VIDEO_OPTIONS
+from engine.signal_types.vpdq import VpdqMatchOptions
+from engine.signals import SignalType
 from engine.store import Store
 from grpc_api.batching import MatchBatcher
 from grpc_api.metrics import ServerMetrics
@@ -23,6 +27,7 @@ from hashing.decode_budget import DecodeBudget
 from hashing.device import DeviceChoice, image_hasher
 from hashing.media_hasher import HashOptions, MediaHasher
 from hashing.pdq_hasher import DihedralMode
+from hashing.video import VideoHasher, VideoOptions
 
 log = logging.getLogger("hashmatch.server")
 
@@ -36,6 +41,8 @@ class ServingState:
         budget: DecodeBudget,
         metrics: ServerMetrics,
         device: DeviceChoice,
+        video: VideoOptions | None = None,
+        video_options: VpdqMatchOptions = DEFAULT_VIDEO_OPTIONS,
     ) -> None:
         self.store = store
         self.lists = lists
@@ -46,6 +53,8 @@ class ServingState:
         # On a GPU, concurrent requests' images are hashed together (hashing.pdq_gpu).
         self.pdq = image_hasher(device)
         self.hasher = MediaHasher(HashOptions(dihedral=DihedralMode.DCT, decode=decode), self.pdq, budget=budget)
+        self.media = MediaQueries(self.hasher, VideoHasher(video or VideoOptions(), self.pdq), budget)
+        self.video_options = video_options  # the server's vPDQ match rule; a request may choose its own
         self._swap_lock = threading.Lock()
         self.matcher = self._load()
         self.batcher = MatchBatcher(self._match_many)
@@ -53,9 +62,14 @@ class ServingState:
         self._watcher: threading.Thread | None = None
 
     def _load(self) -> Matcher:
-        matcher = Matcher.from_store(self.store, list(self.lists) or None, gpu=self.device.runtime)
+        matcher = Matcher.from_store(
+            self.store,
+            list(self.lists) or None,
+            gpu=self.device.runtime,
+            signal_options={SignalType.VPDQ: self.video_options},
+        )
         for loaded in matcher.lists:
-            self.metrics.index_entries.labels(loaded.spec.name).set(len(loaded.pdq_ids))
+            self.metrics.index_entries.labels(loaded.spec.name).set(loaded.entries)
             self.metrics.active_version.labels(loaded.spec.name).set(loaded.version)
         return matcher
 

@@ -97,6 +97,12 @@ def is_video(data: bytes) -> bool:
     return len(data) > 376 and data[0] == data[188] == data[376] == 0x47  # MPEG-TS
 
 
+def video_decode_cost(limits: VideoLimits) -> int:
+    """Bytes one video's decoding may hold at once: the queued RGB frames, one being hashed, and about as many
+    again inside FFmpeg (reference frames, threads), at the largest frame the limits allow."""
+    return 3 * limits.max_pixels * (2 * QUEUE_FRAMES + 2)
+
+
 def frame_step(seconds_per_hash: float, fps: float) -> int:
     """The reference's sampling: every `max(1, int(seconds_per_hash * fps))`-th frame, from frame 0."""
     return max(1, int(seconds_per_hash * fps))

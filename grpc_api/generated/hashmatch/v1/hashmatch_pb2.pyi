@@ -34,16 +34,34 @@ class ClientMetadata(_message.Message):
     def __init__(self, upload_id: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class MatchOptions(_message.Message):
-    __slots__ = ("lists", "no_dihedral", "quality_gate", "nearest")
+    __slots__ = ("lists", "no_dihedral", "quality_gate", "nearest", "video_rule", "video_query_percent", "video_compared_percent")
     LISTS_FIELD_NUMBER: _ClassVar[int]
     NO_DIHEDRAL_FIELD_NUMBER: _ClassVar[int]
     QUALITY_GATE_FIELD_NUMBER: _ClassVar[int]
     NEAREST_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_RULE_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_QUERY_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_COMPARED_PERCENT_FIELD_NUMBER: _ClassVar[int]
     lists: _containers.RepeatedScalarFieldContainer[str]
     no_dihedral: bool
     quality_gate: int
     nearest: int
-    def __init__(self, lists: _Optional[_Iterable[str]] = ..., no_dihedral: _Optional[bool] = ..., quality_gate: _Optional[int] = ..., nearest: _Optional[int] = ...) -> None: ...
+    video_rule: str
+    video_query_percent: float
+    video_compared_percent: float
+    def __init__(self, lists: _Optional[_Iterable[str]] = ..., no_dihedral: _Optional[bool] = ..., quality_gate: _Optional[int] = ..., nearest: _Optional[int] = ..., video_rule: _Optional[str] = ..., video_query_percent: _Optional[float] = ..., video_compared_percent: _Optional[float] = ...) -> None: ...
+
+class VideoChunk(_message.Message):
+    __slots__ = ("client_id", "metadata", "options", "data")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    metadata: ClientMetadata
+    options: MatchOptions
+    data: bytes
+    def __init__(self, client_id: _Optional[str] = ..., metadata: _Optional[_Union[ClientMetadata, _Mapping]] = ..., options: _Optional[_Union[MatchOptions, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class MatchRequest(_message.Message):
     __slots__ = ("client_id", "media", "metadata", "options")
@@ -68,21 +86,71 @@ class PdqHash(_message.Message):
     def __init__(self, digest: _Optional[bytes] = ..., quality: _Optional[int] = ..., has_quality: _Optional[bool] = ...) -> None: ...
 
 class Hashes(_message.Message):
-    __slots__ = ("pdq", "dihedral", "md5", "sha1", "sha256")
+    __slots__ = ("pdq", "dihedral", "md5", "sha1", "sha256", "vpdq")
     PDQ_FIELD_NUMBER: _ClassVar[int]
     DIHEDRAL_FIELD_NUMBER: _ClassVar[int]
     MD5_FIELD_NUMBER: _ClassVar[int]
     SHA1_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    VPDQ_FIELD_NUMBER: _ClassVar[int]
     pdq: PdqHash
     dihedral: _containers.RepeatedCompositeFieldContainer[PdqHash]
     md5: bytes
     sha1: bytes
     sha256: bytes
-    def __init__(self, pdq: _Optional[_Union[PdqHash, _Mapping]] = ..., dihedral: _Optional[_Iterable[_Union[PdqHash, _Mapping]]] = ..., md5: _Optional[bytes] = ..., sha1: _Optional[bytes] = ..., sha256: _Optional[bytes] = ...) -> None: ...
+    vpdq: VpdqHash
+    def __init__(self, pdq: _Optional[_Union[PdqHash, _Mapping]] = ..., dihedral: _Optional[_Iterable[_Union[PdqHash, _Mapping]]] = ..., md5: _Optional[bytes] = ..., sha1: _Optional[bytes] = ..., sha256: _Optional[bytes] = ..., vpdq: _Optional[_Union[VpdqHash, _Mapping]] = ...) -> None: ...
+
+class VpdqFrame(_message.Message):
+    __slots__ = ("frame_number", "quality", "pdq", "timestamp")
+    FRAME_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    PDQ_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    frame_number: int
+    quality: int
+    pdq: bytes
+    timestamp: float
+    def __init__(self, frame_number: _Optional[int] = ..., quality: _Optional[int] = ..., pdq: _Optional[bytes] = ..., timestamp: _Optional[float] = ...) -> None: ...
+
+class VpdqHash(_message.Message):
+    __slots__ = ("frames",)
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    frames: _containers.RepeatedCompositeFieldContainer[VpdqFrame]
+    def __init__(self, frames: _Optional[_Iterable[_Union[VpdqFrame, _Mapping]]] = ...) -> None: ...
+
+class FramePair(_message.Message):
+    __slots__ = ("query_frame", "query_time", "entry_frame", "entry_time", "distance")
+    QUERY_FRAME_FIELD_NUMBER: _ClassVar[int]
+    QUERY_TIME_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FRAME_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_TIME_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    query_frame: int
+    query_time: float
+    entry_frame: int
+    entry_time: float
+    distance: int
+    def __init__(self, query_frame: _Optional[int] = ..., query_time: _Optional[float] = ..., entry_frame: _Optional[int] = ..., entry_time: _Optional[float] = ..., distance: _Optional[int] = ...) -> None: ...
+
+class VideoEvidence(_message.Message):
+    __slots__ = ("rule", "query_match_percent", "compared_match_percent", "query_frames", "compared_frames", "frame_pairs")
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    QUERY_MATCH_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    COMPARED_MATCH_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    COMPARED_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    FRAME_PAIRS_FIELD_NUMBER: _ClassVar[int]
+    rule: str
+    query_match_percent: float
+    compared_match_percent: float
+    query_frames: int
+    compared_frames: int
+    frame_pairs: _containers.RepeatedCompositeFieldContainer[FramePair]
+    def __init__(self, rule: _Optional[str] = ..., query_match_percent: _Optional[float] = ..., compared_match_percent: _Optional[float] = ..., query_frames: _Optional[int] = ..., compared_frames: _Optional[int] = ..., frame_pairs: _Optional[_Iterable[_Union[FramePair, _Mapping]]] = ...) -> None: ...
 
 class MatchedEntry(_message.Message):
-    __slots__ = ("list", "list_version", "entry_id", "signal_type", "external_id", "classification", "distance", "dihedral_variant", "action", "negative")
+    __slots__ = ("list", "list_version", "entry_id", "signal_type", "external_id", "classification", "distance", "dihedral_variant", "action", "negative", "video")
     LIST_FIELD_NUMBER: _ClassVar[int]
     LIST_VERSION_FIELD_NUMBER: _ClassVar[int]
     ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +161,7 @@ class MatchedEntry(_message.Message):
     DIHEDRAL_VARIANT_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
     list: str
     list_version: int
     entry_id: int
@@ -103,7 +172,8 @@ class MatchedEntry(_message.Message):
     dihedral_variant: str
     action: str
     negative: bool
-    def __init__(self, list: _Optional[str] = ..., list_version: _Optional[int] = ..., entry_id: _Optional[int] = ..., signal_type: _Optional[str] = ..., external_id: _Optional[str] = ..., classification: _Optional[str] = ..., distance: _Optional[int] = ..., dihedral_variant: _Optional[str] = ..., action: _Optional[str] = ..., negative: _Optional[bool] = ...) -> None: ...
+    video: VideoEvidence
+    def __init__(self, list: _Optional[str] = ..., list_version: _Optional[int] = ..., entry_id: _Optional[int] = ..., signal_type: _Optional[str] = ..., external_id: _Optional[str] = ..., classification: _Optional[str] = ..., distance: _Optional[int] = ..., dihedral_variant: _Optional[str] = ..., action: _Optional[str] = ..., negative: _Optional[bool] = ..., video: _Optional[_Union[VideoEvidence, _Mapping]] = ...) -> None: ...
 
 class Verdict(_message.Message):
     __slots__ = ("decision", "matches", "suppressed", "negative_matches", "reasons", "query", "list_versions", "elapsed_ms", "media_error", "nearest")

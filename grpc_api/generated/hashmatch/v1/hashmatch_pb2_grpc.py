@@ -58,6 +58,11 @@ class MatcherStub:
                 request_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.HashRequest.SerializeToString,
                 response_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.HashResponse.FromString,
                 _registered_method=True)
+        self.MatchVideo = channel.stream_unary(
+                '/hashmatch.v1.Matcher/MatchVideo',
+                request_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.VideoChunk.SerializeToString,
+                response_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.MatchResponse.FromString,
+                _registered_method=True)
 
 
 class MatcherServicer:
@@ -98,6 +103,15 @@ class MatcherServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MatchVideo(self, request_iterator, context):
+        """One video uploaded in chunks (for files over the message size limit): the first chunk carries client_id,
+        metadata and options, every chunk a piece of the file in order. The server holds the file in memory only,
+        up to its video byte limit (TOO_LARGE beyond it), and answers once the client closes its side.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MatcherServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -120,6 +134,11 @@ def add_MatcherServicer_to_server(servicer, server):
                     servicer.Hash,
                     request_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.HashRequest.FromString,
                     response_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.HashResponse.SerializeToString,
+            ),
+            'MatchVideo': grpc.stream_unary_rpc_method_handler(
+                    servicer.MatchVideo,
+                    request_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.VideoChunk.FromString,
+                    response_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.MatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -234,6 +253,33 @@ class Matcher:
             '/hashmatch.v1.Matcher/Hash',
             hashmatch_dot_v1_dot_hashmatch__pb2.HashRequest.SerializeToString,
             hashmatch_dot_v1_dot_hashmatch__pb2.HashResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MatchVideo(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/hashmatch.v1.Matcher/MatchVideo',
+            hashmatch_dot_v1_dot_hashmatch__pb2.VideoChunk.SerializeToString,
+            hashmatch_dot_v1_dot_hashmatch__pb2.MatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
