@@ -27,7 +27,7 @@ from hashing.device import Device, DeviceChoice, GpuUnavailableError, select_dev
 from hashing.errors import ReasonCode
 
 ROOT = Path(__file__).resolve().parents[1]
-SUITES = ("hashing", "index", "import", "grpc", "verdicts", "scan", "gpu", "robustness")
+SUITES = ("hashing", "index", "import", "grpc", "verdicts", "scan", "video", "gpu", "robustness")
 QUICK_ENV = {
     "HASHMATCH_BENCH_SIZES": "1e5",
     "HASHMATCH_BENCH_IMPORT_LINES": "1e5",
@@ -68,6 +68,7 @@ PYTEST_FILES = {
     "grpc": ["test_bench_grpc.py"],
     "verdicts": ["test_bench_verdicts.py"],
     "scan": ["test_bench_scan.py"],
+    "video": ["test_bench_video.py"],
     "gpu": ["test_bench_gpu.py"],
 }
 SUMMARIES = {
@@ -77,6 +78,7 @@ SUMMARIES = {
     "grpc": "summarize_grpc",
     "verdicts": "summarize_verdicts",
     "scan": "summarize_scan",
+    "video": "summarize_video",
     "gpu": "summarize_gpu",
 }
 

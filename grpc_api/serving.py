@@ -69,7 +69,7 @@ class ServingState:
             signal_options={SignalType.VPDQ: self.video_options},
         )
         for loaded in matcher.lists:
-            self.metrics.index_entries.labels(loaded.spec.name).set(loaded.entries)
+            self.metrics.index_entries.labels(loaded.spec.name).set(len(loaded.pdq_ids))
             self.metrics.active_version.labels(loaded.spec.name).set(loaded.version)
         return matcher
 

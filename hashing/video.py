@@ -37,9 +37,17 @@ import cv2  # after the log settings, which OpenCV reads when it loads FFmpeg
 DEFAULT_SECONDS_PER_HASH = 1.0
 QUEUE_FRAMES = 8  # decoded frames waiting to be hashed: bounds memory at 8 frames of the largest resolution
 
-# Container signatures of the video formats FFmpeg reads here: MP4/MOV/3GP (ftyp), Matroska/WebM (EBML), AVI
-# (RIFF....AVI ), FLV, MPEG-TS (sync byte every 188 bytes) and MPEG-PS.
+# Signatures of the video containers FFmpeg reads here. ISO-BMFF (MP4, MOV, 3GP, ...) is a video unless its
+# major brand is a still image's (HEIF and AVIF, with their image-sequence brands).
 _FTYP_OFFSET = 4
+_IMAGE_BRANDS = frozenset({b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+_VIDEO_PREFIXES: tuple[bytes, ...] = (
+    b"\x1a\x45\xdf\xa3",  # Matroska and WebM (EBML)
+    b"FLV",
+    b"\x30\x26\xb2\x75\x8e\x66\xcf\x11",  # ASF: WMV
+    b"\x00\x00\x01\xba",  # MPEG program stream (.mpg, .vob)
+)
+_TS_PACKET = 188
 
 
 @dataclass(frozen=True)
@@ -85,16 +93,15 @@ class VideoHashes:
         return self.frames_decoded / self.fps if self.fps else 0.0
 
 
-def is_video(data: bytes) -> bool:
-    """By signature, before any decoder sees the bytes."""
-    head = data[:16]
-    if head[_FTYP_OFFSET : _FTYP_OFFSET + 4] == b"ftyp" or head.startswith(b"\x1a\x45\xdf\xa3"):
-        return True
+def is_video(head: bytes) -> bool:
+    """By signature, from the first bytes (at least 377 to recognise MPEG-TS), before any decoder sees them."""
+    if head[_FTYP_OFFSET : _FTYP_OFFSET + 4] == b"ftyp":
+        return head[8:12] not in _IMAGE_BRANDS
     if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
         return True
-    if head.startswith(b"FLV") or head.startswith(b"\x00\x00\x01\xba"):
+    if head.startswith(_VIDEO_PREFIXES):
         return True
-    return len(data) > 376 and data[0] == data[188] == data[376] == 0x47  # MPEG-TS
+    return len(head) > 2 * _TS_PACKET and head[0] == head[_TS_PACKET] == head[2 * _TS_PACKET] == 0x47
 
 
 def video_decode_cost(limits: VideoLimits) -> int:

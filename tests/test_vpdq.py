@@ -27,8 +27,6 @@ from hashing.vpdq import VpdqHash
 
 DATA = Path(__file__).resolve().parent / "data" / "vpdq"
 VIDEOS = sorted((DATA / "videos").glob("*.mp4"))
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "threatexchange"
-SHARED_VIDEOS = sorted((SHARED / "tmk" / "sample-videos").glob("*.mp4"))
 VPDQ = VPDQ_SPEC
 EVERY_FRAME = VideoHasher(VideoOptions(seconds_per_hash=0))
 # Files of the match tests: the pattern family (one scene, edited), another scene, and a padded video.
@@ -51,10 +49,7 @@ def expected(name: str) -> VpdqHash:
 def conformance(video: Path) -> tuple[int, int, int]:
     """(frames, frames compared, bit-identical frames); fails on the upstream rule."""
     ours = EVERY_FRAME.hash_bytes(video.read_bytes()).vpdq
-    reference_file = SHARED / "vpdq" / "sample-hashes" / f"{video.stem}.txt"
-    if not reference_file.exists():
-        reference_file = DATA / "hashes" / f"{video.stem}.txt"
-    with reference_file.open() as lines:
+    with (DATA / "hashes" / f"{video.stem}.txt").open() as lines:
         reference = VpdqHash.from_lines(lines)
     assert [f.frame_number for f in ours.features] == [f.frame_number for f in reference.features]
     compared = identical = 0
@@ -72,12 +67,6 @@ def test_every_frame_conforms_to_the_reference(video: Path) -> None:
     frames, compared, identical = conformance(video)
     assert compared > 0.4 * frames  # the rule must have been exercised
     assert identical > 0  # and most videos give many bit-identical frames (see the benchmark's report)
-
-
-@pytest.mark.skipif(not SHARED_VIDEOS, reason="the shared conformance folder is not beside this checkout")
-def test_all_sample_videos_conform() -> None:
-    for video in SHARED_VIDEOS:
-        conformance(video)
 
 
 def test_one_hash_per_second_samples_as_the_reference() -> None:
@@ -423,3 +412,34 @@ def test_cli_reports_a_cut_video_and_refuses_bad_video_options(
     assert "USAGE" in capsys.readouterr().err
     assert main(["match", "--server", "localhost:1", "--seconds-per-hash", "0", str(cut)]) == 2
     assert "--seconds-per-hash" in capsys.readouterr().err  # the server samples as its settings say
+
+
+def test_a_scan_hashes_videos_and_matches_them_against_video_lists(tmp_path: Path) -> None:
+    import zipfile
+
+    from cli.main import main
+
+    tree, out, db = tmp_path / "tree", tmp_path / "out", tmp_path / "h.db"
+    tree.mkdir()
+    copy = sample_bytes("pattern-sd-with-small-logo-bar")
+    (tree / "clip.mp4").write_bytes(copy)
+    (tree / "other.mp4").write_bytes(sample_bytes("doorknob-hd-no-bar"))
+    (tree / "cut.mp4").write_bytes(copy[: len(copy) // 2])
+    with zipfile.ZipFile(tree / "bundle.zip", "w") as bundle:
+        bundle.writestr("inside.mp4", copy)
+    with Store(db) as store:
+        video_list(store)
+        import_records(store, "videos", read_records(DATA / "hashes" / "pattern-sd-grey-bar.txt"))
+    assert main(["scan", str(tree), "--out", str(out), "--db", str(db), "--workers", "0"]) == 1  # 1: matches
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    results = {Path(r["path"]).name: r for r in lines}
+    for name in ("clip.mp4", "bundle.zip!inside.mp4"):
+        record = results[name]
+        assert (record["decision"], record["type"], record["vpdq_frames"]) == ("match", "video", 7)
+        (matched,) = record["matches"]
+        assert (matched["signal_type"], matched["external_id"]) == ("vpdq", "pattern-sd-grey-bar")
+        assert matched["evidence"]["query_match_percent"] == 100.0
+    assert (results["other.mp4"]["decision"], results["other.mp4"]["vpdq_frames"]) == ("no_match", 4)
+    cut = results["cut.mp4"]
+    assert cut["reasons"] == ["VIDEO_TRUNCATED"] and cut["vpdq_frames"] >= 1
+    assert "vpdq_frames" not in results["bundle.zip"]  # written for videos only

@@ -4,6 +4,7 @@ result once that is known, count, and commit the batch to the journal as one che
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 from engine.matcher import Matcher, MatchScope, QueryHashes
@@ -11,7 +12,9 @@ from engine.scan.journal import ScanJournal
 from engine.scan.progress import ProgressReporter, ScanCounters
 from engine.scan.records import Decision, ScanRecord
 from engine.scan.workers import WorkerResult
+from engine.signals import ParsedValue, SignalType
 from hashing.pdq_hash import PdqHash
+from hashing.vpdq import FRAME_DTYPE
 
 Finished = tuple[ScanRecord, bool]  # a result line, and whether its input was hashed in this run
 
@@ -41,6 +44,7 @@ def records_of(results: list[WorkerResult], matcher: Matcher, scope: MatchScope)
                 matches=tuple(m.to_dict() for m in verdict.matches),
                 reasons=verdict.reasons,
                 detail=result.no_pdq.detail if result.no_pdq is not None else None,
+                vpdq_frames=len(result.vpdq) // FRAME_DTYPE.itemsize if result.vpdq is not None else None,
             )
         records.append((record, result.hashed))
     return records
@@ -57,7 +61,14 @@ def _query(result: WorkerResult) -> QueryHashes:
         sha1=bytes.fromhex(digests.sha1),
         sha256=bytes.fromhex(digests.sha256),
         reasons=(result.no_pdq.reason,) if result.no_pdq is not None else (),
+        others=_video_value(result.vpdq),
     )
+
+
+def _video_value(frames: bytes | None) -> dict[SignalType, ParsedValue]:
+    if frames is None:
+        return {}
+    return {SignalType.VPDQ: ParsedValue(hashlib.sha256(frames).digest(), frames)}
 
 
 class Committer:

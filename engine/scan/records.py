@@ -74,6 +74,7 @@ class ScanRecord:
     error: ItemProblem | None = None
     duplicate_of: str | None = None
     detail: str | None = None  # plain words for the first of `reasons` (e.g. what made a file undecodable)
+    vpdq_frames: int | None = None  # a video's hashed frames (its vPDQ); written only for videos that have one
 
     def to_json(self) -> str:
         record = asdict(self)
@@ -82,6 +83,8 @@ class ScanRecord:
         record["error"] = (
             None if self.error is None else {"reason": str(self.error.reason), "detail": self.error.detail}
         )
+        if self.vpdq_frames is None:
+            del record["vpdq_frames"]
         return json.dumps(record, sort_keys=True)
 
     @classmethod

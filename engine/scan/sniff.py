@@ -6,6 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from engine.scan.records import ContentType
+from hashing.video import is_video
 
 # Every signature sits in the first 12 bytes except tar's "ustar", at offset 257 (after the member's name, mode,
 # owner and size fields of the first 512-byte header): so the walker reads 512 bytes of each file, one tar header
@@ -44,17 +45,6 @@ _IMAGE_PREFIXES: tuple[bytes, ...] = (
     b"BM",  # BMP: checked after everything longer, as two bytes alone are weak evidence
 )
 
-_VIDEO_PREFIXES: tuple[bytes, ...] = (
-    b"\x1a\x45\xdf\xa3",  # Matroska and WebM (EBML)
-    b"FLV",
-    b"\x30\x26\xb2\x75\x8e\x66\xcf\x11",  # ASF: WMV, WMA
-    b"\x00\x00\x01\xba",  # MPEG program stream (.mpg, .vob)
-)
-
-# ISO-BMFF major brands of still images (HEIF and AVIF, with their image-sequence brands); any other brand of
-# that container (isom, mp41, mp42, qt, M4V, 3gp4, ...) is a video.
-_IMAGE_BRANDS = frozenset({b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
-
 
 def archive_kind(head: bytes) -> ArchiveKind | None:
     """The container `head` opens, or None. Tar is tested first: a tar header begins with a member's name,
@@ -72,14 +62,12 @@ def content_type(head: bytes) -> ContentType:
     whole content when shorter). Empty content is OTHER."""
     if archive_kind(head) is not None:
         return ContentType.ARCHIVE
-    if head[4:8] == b"ftyp":
-        return ContentType.IMAGE if head[8:12] in _IMAGE_BRANDS else ContentType.VIDEO
+    if is_video(head):  # the video hasher's own test: what it would take
+        return ContentType.VIDEO
+    if head[4:8] == b"ftyp":  # a still image's brand (is_video said)
+        return ContentType.IMAGE
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         return ContentType.IMAGE
-    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
-        return ContentType.VIDEO
-    if head.startswith(_VIDEO_PREFIXES):
-        return ContentType.VIDEO
     if head.startswith(_IMAGE_PREFIXES):
         return ContentType.IMAGE
     return ContentType.OTHER

@@ -21,6 +21,7 @@ from hashing.decode import open_media_file, read_at_most
 from hashing.errors import MediaError, ReasonCode
 from hashing.exact import ExactDigests
 from hashing.media_hasher import HashOptions, MediaHasher
+from hashing.video import VideoHasher, VideoLimits, VideoOptions
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class WorkerResult:
     pdq: str | None = None
     quality: int | None = None
     dihedral: tuple[str, ...] = ()
-    no_pdq: ItemProblem | None = None  # why there is no PDQ (the digests still match)
+    vpdq: bytes | None = None  # a video's frame hashes (hashing.vpdq's canonical bytes)
+    no_pdq: ItemProblem | None = None  # why there is no PDQ or vPDQ (the digests still match)
     problem: ItemProblem | None = None  # nothing could be read: no digests either
     duplicate_of: str | None = None  # the input with this SHA-256 that was hashed instead
     hashed: bool = False  # decoded and hashed here (not a duplicate, not skipped)
@@ -52,6 +54,7 @@ class WorkerState:
     hasher: MediaHasher
     claims: Claims
     max_bytes: int
+    videos: VideoHasher | None = None  # None: videos are matched on their digests only
 
 
 _STATE: WorkerState | None = None
@@ -67,7 +70,10 @@ def start_worker(options: HashOptions, claims: MutableMapping[str, str]) -> None
 
 def state_for(options: HashOptions, claims: Claims) -> WorkerState:
     """A worker's state (also for a scan that runs in its own process: tests, --workers 0)."""
-    return WorkerState(MediaHasher(_without_digests(options)), claims, options.decode.limits.max_bytes)
+    images = MediaHasher(_without_digests(options))
+    max_bytes = options.decode.limits.max_bytes
+    videos = VideoHasher(VideoOptions(exact_digests=False, limits=VideoLimits(max_bytes=max_bytes)), images.pdq)
+    return WorkerState(images, claims, max_bytes, videos)
 
 
 def hash_task_in_worker(items: list[ScanItem]) -> list[WorkerResult]:
@@ -158,6 +164,8 @@ def _hashed(base: WorkerResult, data: bytes, digests: ExactDigests, state: Worke
     result = _with(base, digests=digests, size=len(data), hashed=True)
     if not data:
         return _with(result, no_pdq=ItemProblem(ReasonCode.EMPTY_INPUT, "no bytes to hash"))
+    if base.content_type is ContentType.VIDEO and state.videos is not None:
+        return _video(result, data, state.videos)
     skip = _not_an_image(base.content_type)
     if skip is not None:
         return _with(result, no_pdq=skip)
@@ -171,6 +179,19 @@ def _hashed(base: WorkerResult, data: bytes, digests: ExactDigests, state: Worke
         quality=hashes.pdq.quality,
         dihedral=tuple(h.hex() for h in hashes.dihedral),
     )
+
+
+def _video(result: WorkerResult, data: bytes, videos: VideoHasher) -> WorkerResult:
+    """A video's vPDQ (one frame a second); a cut-off one is hashed as far as it decodes, and says so."""
+    try:
+        hashes = videos.hash_bytes(data)
+    except MediaError as exc:
+        return _with(result, no_pdq=ItemProblem(exc.reason, exc.detail))
+    truncated = None
+    if hashes.truncated:
+        detail = f"{hashes.frames_decoded} frames decoded, fewer than the container declares"
+        truncated = ItemProblem(ReasonCode.VIDEO_TRUNCATED, detail)
+    return _with(result, vpdq=hashes.vpdq.to_bytes(), no_pdq=truncated)
 
 
 def _not_an_image(content_type: ContentType | None) -> ItemProblem | None:
