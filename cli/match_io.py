@@ -10,9 +10,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from engine.matcher import QueryHashes, Verdict
-from engine.signals import SignalType, SignalValueError, infer_signal_type, parse_signal, signal_type_named
+from engine.signals import SignalValueError, infer_signal_type, parse_value, signal_type_named, spec_of
 from hashing.errors import HashmatchError, ReasonCode
-from hashing.pdq_hash import PdqHash
 
 
 @dataclass(frozen=True)
@@ -26,8 +25,8 @@ class Prepared:
 
 
 def hash_text_inputs(texts: Iterable[str]) -> Iterator[Prepared]:
-    """Queries from hash text: bare hex is typed by length (64 PDQ, 32 MD5, 40 SHA-1), 'sha256:HEX' names the
-    type. Blank lines and '#' comments are skipped."""
+    """Queries from hash text: bare hex is typed by length (64 PDQ, 32 MD5, 40 SHA-1), 'TYPE:VALUE' names the
+    type ('sha256:HEX', 'vpdq:["pdqHex,quality,time",...]'). Blank lines and '#' comments are skipped."""
     for text in texts:
         value = text.strip()
         if not value or value.startswith("#"):
@@ -35,23 +34,12 @@ def hash_text_inputs(texts: Iterable[str]) -> Iterator[Prepared]:
         try:
             kind, _, digits = value.rpartition(":")
             signal = signal_type_named(kind) if kind else infer_signal_type(digits)
-            raw = parse_signal(signal, digits)
+            parsed = parse_value(signal, digits)
         except SignalValueError as exc:
             # List files distinguish BAD_LENGTH, NOT_HEX, ...; a query is just an invalid hash.
             yield Prepared(value, None, HashmatchError(ReasonCode.INVALID_HASH, exc.detail))
             continue
-        yield Prepared(value, _query_for(signal, raw))
-
-
-def _query_for(signal: SignalType, raw: bytes) -> QueryHashes:
-    """Bare PDQ hashes carry no quality, so the quality gate does not apply to them."""
-    if signal is SignalType.PDQ:
-        return QueryHashes(pdq=PdqHash(raw))
-    if signal is SignalType.MD5:
-        return QueryHashes(md5=raw)
-    if signal is SignalType.SHA1:
-        return QueryHashes(sha1=raw)
-    return QueryHashes(sha256=raw)
+        yield Prepared(value, spec_of(signal).query_of(parsed))
 
 
 def read_hash_texts(args: argparse.Namespace) -> Iterator[str]:

@@ -443,3 +443,51 @@ def test_a_scan_hashes_videos_and_matches_them_against_video_lists(tmp_path: Pat
     cut = results["cut.mp4"]
     assert cut["reasons"] == ["VIDEO_TRUNCATED"] and cut["vpdq_frames"] >= 1
     assert "vpdq_frames" not in results["bundle.zip"]  # written for videos only
+
+
+def test_ncmec_video_entries_carry_a_vpdq_fingerprint_beside_their_digests(tmp_path: Path) -> None:
+    from engine.importers.formats import records_from_text
+
+    video = expected("doorknob-hd-no-bar")
+    page = (
+        "<queryResult><images></images><videos><video><id>V-9</id><classification>A1</classification>"
+        f"<fingerprints><md5>{'ab' * 16}</md5><vpdq>{video.to_json()}</vpdq></fingerprints></video>"
+        "</videos></queryResult>"
+    )
+    with Store(tmp_path / "store.db") as store:
+        video_list(store)
+        report = import_records(store, "videos", records_from_text(page, ImportFormat.NCMEC_XML))
+        assert (report.added, report.rejected) == (2, 0)
+        entries = {entry.signal_type: entry for entry in store.entries("videos")}
+        assert entries[SignalType.VPDQ].external_id == entries[SignalType.MD5].external_id == "V-9"
+        assert VpdqHash.from_bytes(entries[SignalType.VPDQ].payload or b"").lines()[0].split(",")[2] == (
+            video.features[0].pdq.hex()
+        )
+
+
+def test_a_vpdq_hash_given_as_text_is_matched_as_a_video(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+
+    db = str(tmp_path / "store.db")
+    assert (
+        main(
+            [
+                "lists",
+                "import",
+                "--list",
+                "videos",
+                str(DATA / "hashes" / "pattern-sd-grey-bar.txt"),
+                "--types",
+                "vpdq",
+                "--db",
+                db,
+            ]
+        )
+        == 0
+    )
+    sampled = VpdqHash(expected("pattern-sd-with-small-logo-bar").features[::30])
+    capsys.readouterr()
+    assert main(["match", "--db", db, "--hash", f"vpdq:{sampled.to_json()}", "--hash", "vpdq:[broken"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("match,vpdq:[")
+    assert "ERROR,INVALID_HASH,vpdq:[broken" in captured.err

@@ -54,6 +54,13 @@ class ExactDigestSpec(SignalSpec):
         value = query.exact().get(self.signal)
         return None if value is None else ParsedValue(value)
 
+    def query_of(self, value: ParsedValue) -> QueryHashes:
+        if self.signal is SignalType.MD5:
+            return QueryHashes(md5=value.value)
+        if self.signal is SignalType.SHA1:
+            return QueryHashes(sha1=value.value)
+        return QueryHashes(sha256=value.value)
+
     def build_index(
         self,
         live: LiveSignals,

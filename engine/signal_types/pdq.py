@@ -110,6 +110,10 @@ class PdqSpec(SignalSpec):
     def query_value(self, query: QueryHashes) -> ParsedValue | None:
         return None if query.pdq is None else ParsedValue(query.pdq.digest)
 
+    def query_of(self, value: ParsedValue) -> QueryHashes:
+        """Bare PDQ hashes carry no quality, so the quality gate does not apply to them."""
+        return QueryHashes(pdq=PdqHash(value.value))
+
     def build_index(
         self,
         live: LiveSignals,

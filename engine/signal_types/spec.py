@@ -99,6 +99,10 @@ class SignalSpec(ABC):
     def query_value(self, query: QueryHashes) -> ParsedValue | None:
         """The query's value of this type, if it carries one."""
 
+    def query_of(self, value: ParsedValue) -> QueryHashes:
+        """A query of this value alone (a hash given as text): carried among the query's `others`."""
+        return QueryHashes(others={self.signal: value})
+
     @abstractmethod
     def build_index(
         self,
