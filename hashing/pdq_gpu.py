@@ -41,6 +41,12 @@ class GpuImageHasher:
     ) -> PdqResult:
         return self.batcher.submit(image, (contract, dihedral)).result()
 
+    def hash_images(self, images: list[np.ndarray]) -> list[PdqResult]:
+        """All submitted before any is awaited, so they reach the device in as few batches as they fill."""
+        key = (PdqContract.FULLRES, DihedralMode.NONE)
+        pending = [self.batcher.submit(image, key) for image in images]
+        return [future.result() for future in pending]
+
     def _hash_many(self, images: list[np.ndarray], key: tuple[PdqContract, DihedralMode]) -> list[PdqResult]:
         return self.batch.hash_batch(images, *key)
 

@@ -47,6 +47,10 @@ class ImageHasher(Protocol):
 
     def hash_image(self, image: Any, contract: PdqContract = ..., dihedral: DihedralMode = ...) -> PdqResult: ...
 
+    def hash_images(self, images: list[Any]) -> list[PdqResult]:
+        """Several images at once (a video's frames), full resolution, no dihedral variants."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class PdqResult:
@@ -111,6 +115,10 @@ class PdqHasher:
             return PdqResult(zero, (zero,) * 8 if dihedral is not DihedralMode.NONE else ())
         buffers = self._pixel_dihedral_buffers(image) if dihedral is DihedralMode.PIXELS else self.buffer64(image)[None]
         return self._hashes_from_buffers(buffers, dihedral)
+
+    def hash_images(self, images: list[Any]) -> list[PdqResult]:
+        """One after another: on the CPU a batch saves nothing (the fused kernel is per image)."""
+        return [self.hash_image(image) for image in images]
 
     def _pixel_dihedral_buffers(self, image: Any) -> Any:
         """The 8 transformed images' 64 x 64 buffers from 4 downsamples.

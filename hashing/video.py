@@ -36,6 +36,9 @@ import cv2  # after the log settings, which OpenCV reads when it loads FFmpeg
 
 DEFAULT_SECONDS_PER_HASH = 1.0
 QUEUE_FRAMES = 8  # decoded frames waiting to be hashed: bounds memory at 8 frames of the largest resolution
+# Sampled frames are hashed in batches (on a GPU, one batch is one upload and one launch set) of at most this
+# many pixel bytes, and at least one frame.
+BATCH_BYTES = 32 << 20
 
 # Signatures of the video containers FFmpeg reads here. ISO-BMFF (MP4, MOV, 3GP, ...) is a video unless its
 # major brand is a still image's (HEIF and AVIF, with their image-sequence brands).
@@ -105,9 +108,10 @@ def is_video(head: bytes) -> bool:
 
 
 def video_decode_cost(limits: VideoLimits) -> int:
-    """Bytes one video's decoding may hold at once: the queued RGB frames, one being hashed, and about as many
-    again inside FFmpeg (reference frames, threads), at the largest frame the limits allow."""
-    return 3 * limits.max_pixels * (2 * QUEUE_FRAMES + 2)
+    """Bytes one video's decoding may hold at once: the queued RGB frames, the batch being hashed, and about as
+    many again inside FFmpeg (reference frames, threads), at the largest frame the limits allow."""
+    frame = 3 * limits.max_pixels
+    return frame * (2 * QUEUE_FRAMES + 2) + BATCH_BYTES + frame
 
 
 def frame_step(seconds_per_hash: float, fps: float) -> int:
@@ -162,15 +166,27 @@ class VideoHasher:
         features: list[VpdqFeature] = []
         decoded = 0
         size = (header.height, header.width)
+        batch: list[tuple[int, np.ndarray]] = []
         for number, frame in _frames(video, header.fps, step, self.options.limits, started):
             decoded = number + 1
             if frame is None:
                 continue
             size = frame.shape[:2]
-            result = self.pdq.hash_image(frame)
-            timestamp = round(number / header.fps, TIMESTAMP_DECIMALS)
-            features.append(VpdqFeature(number, result.hash, timestamp))
+            batch.append((number, frame))
+            if sum(pixels.nbytes for _, pixels in batch) >= BATCH_BYTES:
+                features.extend(self._hash_batch(batch, header.fps))
+                batch = []
+        features.extend(self._hash_batch(batch, header.fps))
         return features, decoded, size
+
+    def _hash_batch(self, batch: list[tuple[int, np.ndarray]], fps: float) -> list[VpdqFeature]:
+        if not batch:
+            return []
+        results = self.pdq.hash_images([pixels for _, pixels in batch])
+        return [
+            VpdqFeature(number, result.hash, round(number / fps, TIMESTAMP_DECIMALS))
+            for (number, _), result in zip(batch, results, strict=True)
+        ]
 
 
 @dataclass(frozen=True)

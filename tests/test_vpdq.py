@@ -491,3 +491,27 @@ def test_a_vpdq_hash_given_as_text_is_matched_as_a_video(tmp_path: Path, capsys:
     captured = capsys.readouterr()
     assert captured.out.startswith("match,vpdq:[")
     assert "ERROR,INVALID_HASH,vpdq:[broken" in captured.err
+
+
+def test_sampled_frames_reach_the_gpu_hasher_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the GPU path (its kernels emulated here) a video's frames go in batches, and hash as on the CPU."""
+    from hashing.pdq_gpu import GpuImageHasher
+    from kernels.runtime import emulated_runtime
+
+    gpu = GpuImageHasher(emulated_runtime())
+    sizes: list[int] = []
+    original = gpu._hash_many
+
+    def counted(images: list[np.ndarray], key: object) -> list[object]:
+        sizes.append(len(images))
+        return original(images, key)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gpu.batcher, "_process", counted)
+    data = sample_bytes("test-padded-dimensions")
+    try:
+        on_gpu = VideoHasher(VideoOptions(), gpu).hash_bytes(data)
+    finally:
+        gpu.close()
+    on_cpu = VideoHasher(VideoOptions()).hash_bytes(data)
+    assert [f.pdq for f in on_gpu.vpdq.features] == [f.pdq for f in on_cpu.vpdq.features]
+    assert max(sizes) > 1 and sum(sizes) == len(on_cpu.vpdq) == 5
