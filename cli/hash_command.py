@@ -142,6 +142,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         return EXIT_USAGE
     failed = 0
     unreadable: list[OSError] = []
+    written: set[str] = set()  # --vpdq-dir file names of this run
     try:
         hash_one = partial(_hash_one, hasher, videos)
         for future in in_order(iter_files(args.paths, unreadable), hash_one, workers, 2 * workers):
@@ -151,7 +152,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
                 err.write(error_line(problem.reason, path, problem.detail) + "\n")
                 continue
             if isinstance(hashes, VideoHashes):
-                failed += not _print_video(hashes, path, args, out, err)
+                failed += not _print_video(hashes, path, args, out, err, written)
                 continue
             assert hashes is not None
             out.write((format_json(hashes, path) if args.json else format_csv(hashes, path)) + "\n")
@@ -176,7 +177,9 @@ def _hash_one(
         return path, None, exc
 
 
-def _print_video(hashes: VideoHashes, path: Path, args: argparse.Namespace, out: TextIO, err: TextIO) -> bool:
+def _print_video(
+    hashes: VideoHashes, path: Path, args: argparse.Namespace, out: TextIO, err: TextIO, written: set[str]
+) -> bool:
     """The video's frame lines (or JSON object), and its reference file under --vpdq-dir; False if that
     file could not be written or the video was cut short (its frames are still printed)."""
     ok = True
@@ -199,7 +202,12 @@ def _print_video(hashes: VideoHashes, path: Path, args: argparse.Namespace, out:
         ok = False
         detail = f"{hashes.frames_decoded} frames decoded of those the container declares; hashed as far as it goes"
         err.write(error_line(ReasonCode.VIDEO_TRUNCATED, path, detail) + "\n")
+    if args.vpdq_dir is not None and path.stem in written:
+        detail = f"{path.stem}.txt was written for another video of this run: not overwritten"
+        err.write(error_line(ReasonCode.USAGE, path, detail) + "\n")
+        return False
     if args.vpdq_dir is not None:
+        written.add(path.stem)
         try:
             (args.vpdq_dir / f"{path.stem}.txt").write_text("".join(f"{line}\n" for line in hashes.vpdq.lines()))
         except OSError as exc:

@@ -17,20 +17,24 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
+import grpc
+
 from cli.common import EXIT_FAILED, EXIT_OK, error_line
 from cli.hash_command import iter_files
 from cli.match_io import format_verdict, hash_text_inputs
 from cli.remote import connected
 from engine.matcher import QueryHashes, Verdict
+from engine.media_query import SNIFF_BYTES
 from engine.signal_types.vpdq import DEFAULT_OPTIONS
 from grpc_api.client import DEFAULT_MESSAGE_BYTES, HashmatchClient
 from grpc_api.convert import verdict_from_proto
+from grpc_api.errors import reason_of_error
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
 from hashing.decode import DecodeLimits, open_media_file
 from hashing.errors import HashmatchError, MediaError, ReasonCode
 from hashing.media_hasher import HashOptions, MediaHasher
 from hashing.pdq_hasher import DihedralMode
-from hashing.video import DEFAULT_SECONDS_PER_HASH
+from hashing.video import DEFAULT_SECONDS_PER_HASH, is_video
 
 BATCH = 256  # hash queries per MatchHashes call
 MESSAGE_HEADROOM = 64 << 10  # request fields besides the media
@@ -74,15 +78,15 @@ class OrderedPrinter:
 
 
 def options_of(args: argparse.Namespace) -> pb.MatchOptions:
-    """The video rule and percentages go only where they differ from the defaults: the server has its own."""
+    """The video rule and percentages go only where given: otherwise the server's own apply."""
     options = pb.MatchOptions(
         lists=args.lists, no_dihedral=args.no_dihedral, quality_gate=args.quality_gate, nearest=args.nearest or 0
     )
-    if args.video_rule != DEFAULT_OPTIONS.rule.value:
+    if args.video_rule is not None:
         options.video_rule = args.video_rule
-    if args.video_query_percent != DEFAULT_OPTIONS.query_percent:
+    if args.video_query_percent is not None:
         options.video_query_percent = args.video_query_percent
-    if args.video_compared_percent != DEFAULT_OPTIONS.compared_percent:
+    if args.video_compared_percent is not None:
         options.video_compared_percent = args.video_compared_percent
     return options
 
@@ -194,6 +198,9 @@ def _match_oversized(
     dihedral = DihedralMode.NONE if no_dihedral else DihedralMode.DCT
     hasher = MediaHasher(HashOptions(dihedral=dihedral))
     for sequence, path in files:
+        if _is_video_file(path):  # uploaded in chunks (MatchVideo): the server hashes it as a video
+            _match_video_upload(client, sequence, path, options, printer)
+            continue
         try:
             outcome = hasher.outcome_of_file(path)
         except MediaError as exc:
@@ -201,6 +208,42 @@ def _match_oversized(
             continue
         errors = {sequence: outcome.error} if outcome.error else {}
         _match_hashes(client, [(sequence, str(path), QueryHashes.of_outcome(outcome))], options, printer, errors)
+
+
+UPLOAD_CHUNK_BYTES = 1 << 20
+
+
+def _is_video_file(path: Path) -> bool:
+    try:
+        with open_media_file(path) as handle:
+            return is_video(handle.read(SNIFF_BYTES))
+    except MediaError:
+        return False  # the image path reports why it cannot be read
+
+
+def _match_video_upload(
+    client: HashmatchClient, sequence: int, path: Path, options: pb.MatchOptions, printer: OrderedPrinter
+) -> None:
+    def pieces() -> Iterator[bytes]:
+        with open_media_file(path) as handle:
+            while chunk := handle.read(UPLOAD_CHUNK_BYTES):
+                yield chunk
+
+    try:
+        response = client.match_video(pieces(), client_id=str(sequence), options=options)
+    except MediaError as exc:
+        printer.put(sequence, Answer(str(path), error=exc))
+        return
+    except grpc.RpcError as exc:
+        reason = reason_of_error(exc)
+        if reason not in ReasonCode.__members__:
+            raise  # the transport's failure, not this file's: it ends the run (connected() says why)
+        detail = str(exc.details() or "the server refused the upload")
+        printer.put(sequence, Answer(str(path), error=HashmatchError(ReasonCode(reason), detail)))
+        return
+    verdict = response.verdict
+    error = _error(verdict.media_error) if verdict.HasField("media_error") else None
+    printer.put(sequence, Answer(str(path), verdict_from_proto(verdict, options.nearest > 0), error))
 
 
 def _error(message: pb.Error) -> HashmatchError:

@@ -25,7 +25,7 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--video-rule",
         choices=[r.value for r in FrameRule],
-        default=DEFAULT_OPTIONS.rule.value,
+        default=None,
         help="frame pairs match at distance <= the list threshold, exact duplicate frames removed "
         "(threatexchange, as python-threatexchange and HMA; default), or at distance < the threshold with "
         "duplicates kept (cpp, as Meta's C++ matcher)",
@@ -33,14 +33,14 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--video-query-percent",
         type=float,
-        default=DEFAULT_OPTIONS.query_percent,
+        default=None,
         metavar="P",
         help="share of the query's frames that must match (default 80)",
     )
     group.add_argument(
         "--video-compared-percent",
         type=float,
-        default=DEFAULT_OPTIONS.compared_percent,
+        default=None,
         metavar="P",
         help="share of the listed video's frames that must match (default 0)",
     )
@@ -54,10 +54,13 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def video_match_options(args: argparse.Namespace) -> VpdqMatchOptions:
-    """ValueError names an option out of range."""
+    """The options given over the defaults; ValueError names one out of range. (Unset options stay None in
+    `args`, so that a server is sent only what was asked for, and keeps its own defaults otherwise.)"""
     return VpdqMatchOptions(
-        rule=FrameRule(args.video_rule),
+        rule=FrameRule(args.video_rule) if args.video_rule is not None else DEFAULT_OPTIONS.rule,
         quality=args.video_quality,
-        query_percent=args.video_query_percent,
-        compared_percent=args.video_compared_percent,
+        query_percent=DEFAULT_OPTIONS.query_percent if args.video_query_percent is None else args.video_query_percent,
+        compared_percent=DEFAULT_OPTIONS.compared_percent
+        if args.video_compared_percent is None
+        else args.video_compared_percent,
     )

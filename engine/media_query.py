@@ -10,11 +10,10 @@ from engine.query import QueryHashes
 from engine.signal_types.names import SignalType
 from engine.signal_types.values import ParsedValue
 from hashing.decode import DecodeLimits, open_media_file, read_media_file
-from hashing.decode_budget import DecodeBudget
 from hashing.errors import MediaError, ReasonCode
 from hashing.exact import ExactDigests
 from hashing.media_hasher import MediaHasher
-from hashing.video import VideoHasher, VideoHashes, is_video, video_decode_cost
+from hashing.video import VideoHasher, VideoHashes, is_video
 
 SNIFF_BYTES = 4096
 
@@ -43,14 +42,9 @@ def video_query(hashes: VideoHashes) -> QueryHashes:
 class MediaQueries:
     """Safe to share between threads, as both hashers are."""
 
-    def __init__(
-        self, images: MediaHasher, videos: VideoHasher | None = None, budget: DecodeBudget | None = None
-    ) -> None:
-        """With a `budget`, each video first reserves what its decoding may hold at once: the frames queued
-        between the decoder and the hasher, and FFmpeg's own, at the largest frame the limits allow."""
+    def __init__(self, images: MediaHasher, videos: VideoHasher | None = None) -> None:
         self.images = images
         self.videos = videos or VideoHasher()
-        self.budget = budget
 
     def of_bytes(self, data: bytes) -> MediaQuery:
         """Raises MediaError only for empty input."""
@@ -58,11 +52,7 @@ class MediaQueries:
             outcome = self.images.outcome_of_bytes(data)
             return MediaQuery(QueryHashes.of_outcome(outcome), outcome.error)
         try:
-            if self.budget is None:
-                hashes = self.videos.hash_bytes(data)
-            else:
-                with self.budget.reserve(video_decode_cost(self.videos.options.limits)):
-                    hashes = self.videos.hash_bytes(data)
+            hashes = self.videos.hash_bytes(data)
         except MediaError as exc:
             if exc.reason is ReasonCode.EMPTY_INPUT:
                 raise
@@ -73,11 +63,16 @@ class MediaQueries:
         try:
             with open_media_file(path) as handle:
                 head = handle.read(SNIFF_BYTES)
+                limit = self.videos.options.limits.max_bytes
+                if is_video(head) and os.fstat(handle.fileno()).st_size > limit:
+                    # Not decoded, but still matched on its digests (streamed: memory stays flat).
+                    digests = ExactDigests.of_stream(handle, first=head)
+                    too_large = MediaError(ReasonCode.TOO_LARGE, f"{digests.size} bytes is over the limit of {limit}")
+                    return MediaQuery(_digests_only(digests, too_large), too_large)
             if not is_video(head):
                 outcome = self.images.outcome_of_file(path)
                 return MediaQuery(QueryHashes.of_outcome(outcome), outcome.error)
-            limits = DecodeLimits(max_bytes=self.videos.options.limits.max_bytes)
-            return self.of_bytes(read_media_file(path, limits))
+            return self.of_bytes(read_media_file(path, DecodeLimits(max_bytes=limit)))
         except MediaError as exc:
             return MediaQuery(None, exc)
 

@@ -25,6 +25,7 @@ from hashing.errors import ReasonCode
 OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 ADMIN_METHODS = "/hashmatch.v1.ListAdmin/"
 STREAM_METHOD = "/hashmatch.v1.Matcher/MatchStream"
+VIDEO_UPLOAD_METHOD = "/hashmatch.v1.Matcher/MatchVideo"  # an upload holds its slot as long as a stream
 ANONYMOUS = "anonymous"
 
 
@@ -76,7 +77,7 @@ class Gate(grpc.ServerInterceptor):
             return _refusing(handler, *refusal)
         if method.startswith(ADMIN_METHODS):
             return handler
-        return self._admitted(handler, who, stream=method == STREAM_METHOD)
+        return self._admitted(handler, who, stream=method in (STREAM_METHOD, VIDEO_UPLOAD_METHOD))
 
     def _identify(self, metadata: Any, method: str) -> tuple[str, tuple[ReasonCode, str] | None]:
         if self.tokens is None:

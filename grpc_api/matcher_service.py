@@ -137,7 +137,7 @@ class MatcherService(pb_grpc.MatcherServicer):
             limit = self.state.media.videos.options.limits.max_bytes
             first: pb.VideoChunk | None = None
             data = bytearray()
-            for chunk in request_iterator:
+            for chunk in _chunks(request_iterator):
                 if isinstance(chunk, Malformed):
                     raise HashmatchError(ReasonCode.MALFORMED_REQUEST, MALFORMED_DETAIL)
                 if first is None:
@@ -287,6 +287,14 @@ class MatcherService(pb_grpc.MatcherServicer):
         if request.metadata.ByteSize() > MAX_METADATA_BYTES:  # never echo what was refused for its size
             return pb.MatchResponse(client_id=request.client_id, error=error)
         return pb.MatchResponse(client_id=request.client_id, metadata=request.metadata, error=error)
+
+
+def _chunks(requests: Iterator[pb.VideoChunk | Malformed]) -> Iterator[pb.VideoChunk | Malformed]:
+    """An upload's chunks; a client that cancels part-way is gone, not an internal error."""
+    try:
+        yield from requests
+    except grpc.RpcError as exc:
+        raise CallerGoneError("the caller cancelled the upload") from exc
 
 
 class _StreamWindow:

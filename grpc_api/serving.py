@@ -53,7 +53,7 @@ class ServingState:
         # On a GPU, concurrent requests' images are hashed together (hashing.pdq_gpu).
         self.pdq = image_hasher(device)
         self.hasher = MediaHasher(HashOptions(dihedral=DihedralMode.DCT, decode=decode), self.pdq, budget=budget)
-        self.media = MediaQueries(self.hasher, VideoHasher(video or VideoOptions(), self.pdq), budget)
+        self.media = MediaQueries(self.hasher, VideoHasher(video or VideoOptions(), self.pdq, budget))
         self.video_options = video_options  # the server's vPDQ match rule; a request may choose its own
         self._swap_lock = threading.Lock()
         self.matcher = self._load()

@@ -68,7 +68,7 @@ class DecodeBudget:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise OverloadedError(
-                        f"the server's decode budget ({self.capacity >> 20} MiB) had no room for this image's "
+                        f"the server's decode budget ({self.capacity >> 20} MiB) had no room for this input's "
                         f"{cost >> 20} MiB for {self.max_wait_s:g} s; retry later"
                     )
                 self._changed.wait(left)

@@ -9,6 +9,7 @@ again while decoding (a header may lie), and a deadline bounds the wall time of 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
@@ -22,6 +23,7 @@ from typing import cast
 import numpy as np
 
 from hashing.decode import DecodeLimits, read_media_file
+from hashing.decode_budget import DecodeBudget
 from hashing.errors import MediaError, ReasonCode
 from hashing.exact import ExactDigests
 from hashing.pdq_hasher import ImageHasher, PdqHasher
@@ -30,7 +32,7 @@ from hashing.vpdq import TIMESTAMP_DECIMALS, VpdqFeature, VpdqHash
 # FFmpeg's own log lines (damaged streams, partial files) would reach the terminal and the server's stderr:
 # quiet unless the operator asked for them.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 
 import cv2  # after the log settings, which OpenCV reads when it loads FFmpeg
 
@@ -107,11 +109,17 @@ def is_video(head: bytes) -> bool:
     return len(head) > 2 * _TS_PACKET and head[0] == head[_TS_PACKET] == head[2 * _TS_PACKET] == 0x47
 
 
-def video_decode_cost(limits: VideoLimits) -> int:
-    """Bytes one video's decoding may hold at once: the queued RGB frames, the batch being hashed, and about as
-    many again inside FFmpeg (reference frames, threads), at the largest frame the limits allow."""
-    frame = 3 * limits.max_pixels
-    return frame * (2 * QUEUE_FRAMES + 2) + BATCH_BYTES + frame
+def video_decode_cost(pixels: int) -> int:
+    """Bytes one video's decoding may hold at once, for frames of `pixels` pixels: the queued RGB frames, the
+    batch being hashed, and about as many frames again inside FFmpeg (reference frames, threads)."""
+    frame = 3 * max(1, pixels)
+    return frame * (2 * QUEUE_FRAMES + 3) + BATCH_BYTES
+
+
+def _count_slack(declared: int) -> int:
+    """Frames a container's count may overstate without the file being cut: where it has no count, OpenCV
+    estimates one from duration x fps, and the duration may be the audio's."""
+    return max(2, declared // 50)
 
 
 def frame_step(seconds_per_hash: float, fps: float) -> int:
@@ -122,9 +130,14 @@ def frame_step(seconds_per_hash: float, fps: float) -> int:
 class VideoHasher:
     """Safe to share between threads: each call opens its own decoder."""
 
-    def __init__(self, options: VideoOptions | None = None, pdq: ImageHasher | None = None) -> None:
+    def __init__(
+        self, options: VideoOptions | None = None, pdq: ImageHasher | None = None, budget: DecodeBudget | None = None
+    ) -> None:
+        """With a `budget` (a server's), each video reserves what its decoding may hold at once, sized from its
+        header's resolution, before any frame is decoded: OverloadedError when none frees in time."""
         self.options = options or VideoOptions()
         self.pdq: ImageHasher = pdq or PdqHasher()
+        self.budget = budget
 
     def hash_bytes(self, data: bytes) -> VideoHashes:
         limits = self.options.limits
@@ -144,7 +157,17 @@ class VideoHasher:
             video.release()
             raise
         step = 1 if self.options.seconds_per_hash == 0 else frame_step(self.options.seconds_per_hash, header.fps)
-        features, decoded, size = self._hash_frames(video, header, step, started)  # the decoder releases `video`
+        try:
+            reservation = (
+                self.budget.reserve(video_decode_cost(header.width * header.height))
+                if self.budget is not None
+                else contextlib.nullcontext()
+            )
+        except BaseException:
+            video.release()
+            raise
+        with reservation:
+            features, decoded, size = self._hash_frames(video, header, step, started)  # the decoder releases it
         if not features:
             raise MediaError(ReasonCode.UNDECODABLE, "no frame of the video could be decoded")
         return VideoHashes(
@@ -154,7 +177,7 @@ class VideoHasher:
             fps=header.fps,
             frames_decoded=decoded,
             digests=digests,
-            truncated=header.declared_frames > 0 and decoded < header.declared_frames,
+            truncated=decoded < header.declared_frames - _count_slack(header.declared_frames),
         )
 
     def hash_file(self, path: str | os.PathLike[str]) -> VideoHashes:
@@ -197,8 +220,11 @@ class _OpenVideo:
     @classmethod
     def of(cls, data: bytes) -> _OpenVideo:
         stream = io.BytesIO(data)
-        # OpenCV's stubs name its IStreamReader; its binding takes any io.BufferedIOBase (4.10 and later).
-        return cls(cv2.VideoCapture(stream, cv2.CAP_FFMPEG, []), stream)  # type: ignore[call-overload]
+        # OpenCV's stubs name its IStreamReader; its binding takes any io.BufferedIOBase (4.11 and later).
+        capture = cv2.VideoCapture(stream, cv2.CAP_FFMPEG, [])  # type: ignore[call-overload]
+        # The reference hashes the stored pixels: never turned upright by a rotation tag (phones set one).
+        capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
+        return cls(capture, stream)
 
     def release(self) -> None:
         self.capture.release()
@@ -286,6 +312,8 @@ def _frames(
                 number += 1
         except MediaError as exc:
             failure.append(exc)
+        except Exception:
+            failure.append(MediaError(ReasonCode.UNDECODABLE, "the decoder failed part-way through the video"))
         finally:
             video.release()
             put(_END)

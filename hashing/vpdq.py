@@ -64,8 +64,13 @@ class VpdqHash:
     def lines(self) -> list[str]:
         return [feature.line() for feature in self.features]
 
+    def to_text(self) -> str:
+        """The hasher's lines joined by ';' on one line: what a list field carries without losing frame
+        numbers (`parse` reads it back)."""
+        return ";".join(self.lines())
+
     def to_json(self) -> str:
-        """python-threatexchange's signal string."""
+        """python-threatexchange's signal string (frame numbers are not part of it)."""
         return json.dumps(
             [f"{f.pdq.hex()},{f.quality},{f.timestamp:.{TIMESTAMP_DECIMALS}f}" for f in self.features],
             separators=(",", ":"),
@@ -146,8 +151,8 @@ def _int(text: str, number: int) -> int:
         value = int(text.strip())
     except ValueError as exc:
         raise VpdqFormatError(ReasonCode.MALFORMED, f"frame {number}: {text.strip()!r} is not a whole number") from exc
-    if value < 0:
-        raise VpdqFormatError(ReasonCode.MALFORMED, f"frame {number}: negative frame number")
+    if not 0 <= value < 2**31:  # the canonical form keeps 32 bits
+        raise VpdqFormatError(ReasonCode.MALFORMED, f"frame {number}: {value} is out of range")
     return value
 
 

@@ -124,3 +124,20 @@ def test_edge_hashed_vpdq_goes_through_match_hashes(served: Served) -> None:
         with pytest.raises(grpc.RpcError) as refused:
             client._call(client.matcher.MatchHashes, bad)
         assert reason_of(refused.value) == "INVALID_HASH"
+
+
+def test_the_remote_cli_uploads_a_video_over_the_message_size_in_chunks(
+    served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import cli.remote_match
+    from cli.main import main
+
+    # Anything over 100 kB counts as too large for one message, so both videos take the upload path.
+    monkeypatch.setattr(cli.remote_match, "MESSAGE_HEADROOM", cli.remote_match.DEFAULT_MESSAGE_BYTES - 100_000)
+    server = ["--server", served.address, "--token", served.matcher_token]
+    assert main(["match", *server, str(COPY), str(OTHER)]) == 0
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.startswith(f"match,{COPY},videos:")
+    assert second == f"no_match,{OTHER},"
+    assert main(["match", *server, "--video-rule", "cpp", "--video-compared-percent", "100", str(COPY)]) == 0
+    assert capsys.readouterr().out.startswith("no_match,")

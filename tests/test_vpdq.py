@@ -515,3 +515,54 @@ def test_sampled_frames_reach_the_gpu_hasher_in_batches(monkeypatch: pytest.Monk
     on_cpu = VideoHasher(VideoOptions()).hash_bytes(data)
     assert [f.pdq for f in on_gpu.vpdq.features] == [f.pdq for f in on_cpu.vpdq.features]
     assert max(sizes) > 1 and sum(sizes) == len(on_cpu.vpdq) == 5
+
+
+def rotation_tagged(data: bytes) -> bytes:
+    """The same video with its track's display matrix set to a 90-degree rotation, as phones record."""
+    import struct
+
+    tagged = bytearray(data)
+    box = tagged.index(b"tkhd")
+    assert tagged[box + 4] == 0  # version 0: the matrix follows 36 bytes of times, ids and sizes
+    matrix = box + 4 + 4 + 20 + 8 + 8
+    tagged[matrix : matrix + 36] = struct.pack(">9i", 0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30)
+    return bytes(tagged)
+
+
+def test_a_rotation_tag_is_not_applied_as_the_reference_does_not() -> None:
+    import cv2
+
+    data = sample_bytes("test-padded-dimensions")
+    tagged = rotation_tagged(data)
+    stream = io.BytesIO(tagged)  # OpenCV keeps no reference to its stream
+    capture = cv2.VideoCapture(stream, cv2.CAP_FFMPEG, [])  # type: ignore[call-overload]
+    assert capture.get(cv2.CAP_PROP_ORIENTATION_META) == 90.0  # the tag is there, and OpenCV would apply it
+    capture.release()
+    assert EVERY_FRAME.hash_bytes(tagged).vpdq == EVERY_FRAME.hash_bytes(data).vpdq
+
+
+def test_frame_numbers_out_of_range_are_malformed_and_imports_keep_frame_numbers(tmp_path: Path) -> None:
+    with pytest.raises(SignalValueError) as caught:
+        parse_value(SignalType.VPDQ, f"99999999999,80,{'ab' * 32},0.0")
+    assert caught.value.reason is ReasonCode.MALFORMED
+    sampled = VpdqHash(expected("doorknob-hd-no-bar").features[::30])
+    listed = tmp_path / "sampled.txt"
+    listed.write_text("\n".join(sampled.lines()) + "\n")
+    with Store(tmp_path / "store.db") as store:
+        video_list(store)
+        import_records(store, "videos", read_records(listed))
+        (entry,) = list(store.entries("videos"))
+        assert VpdqHash.from_bytes(entry.payload or b"") == sampled  # frames 0, 30, 60, 90: not renumbered
+
+
+def test_vpdq_dir_never_overwrites_another_video_s_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "clip.mp4").write_bytes(sample_bytes("test-padded-dimensions"))
+    out = tmp_path / "hashes"
+    out.mkdir()
+    assert main(["hash", "--vpdq-dir", str(out), str(tmp_path / "a"), str(tmp_path / "b")]) == 1
+    assert f"ERROR,USAGE,{tmp_path / 'b' / 'clip.mp4'},clip.txt was written" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["clip.txt"]

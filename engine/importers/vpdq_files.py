@@ -16,7 +16,7 @@ MAX_FILE_BYTES = 256 << 20  # a vPDQ file is ~90 bytes per frame: ~2.9 M frames
 
 
 def parse_vpdq_text(text: TextIO, name: str, ordinal: int = 1) -> ParseResult:
-    """One hash file's lines -> one record (the lines re-joined in the canonical JSON form), or its reject."""
+    """One hash file's lines -> one record (the lines joined by ';', frame numbers kept), or its reject."""
     content = text.read(MAX_FILE_BYTES + 1)
     if len(content) > MAX_FILE_BYTES:
         return RejectedLine(ordinal, ReasonCode.MALFORMED, f"{name}: over {MAX_FILE_BYTES} bytes")
@@ -24,7 +24,7 @@ def parse_vpdq_text(text: TextIO, name: str, ordinal: int = 1) -> ParseResult:
         video = VpdqHash.from_lines(content.splitlines())
     except VpdqFormatError as exc:
         return RejectedLine(ordinal, exc.reason, f"{name}: {exc.detail}")
-    return ParsedRecord(ordinal, video.to_json(), signal_name="vpdq", external_id=name)
+    return ParsedRecord(ordinal, video.to_text(), signal_name="vpdq", external_id=name)
 
 
 def parse_vpdq_files(path: Path) -> Iterator[ParseResult]:

@@ -166,17 +166,18 @@ class VpdqIndex(SignalIndex):
         self.first_row = np.concatenate([[0], np.cumsum(counts)])
         codes = np.concatenate([v.codes for v in self.videos]) if self.videos else np.zeros((0, 32), np.uint8)
         self.index = build_index(codes, threshold, backend, gpu)
-        self._kept: dict[VpdqMatchOptions, np.ndarray] = {}
+        self._kept: dict[tuple[FrameRule, int], np.ndarray] = {}  # by what filters frames, not the percentages
 
     def __len__(self) -> int:
         return len(self.videos)
 
     def kept_rows(self, options: VpdqMatchOptions) -> np.ndarray:
-        kept = self._kept.get(options)
+        key = (options.rule, options.quality)
+        kept = self._kept.get(key)
         if kept is None:
             parts = [v.kept(options) for v in self.videos]
             kept = np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
-            self._kept[options] = kept
+            self._kept[key] = kept
         return kept
 
     def search(self, request: SearchRequest) -> list[SignalHit]:
@@ -201,18 +202,22 @@ class VpdqIndex(SignalIndex):
         if not len(q_rows):
             return []
         found = self.index.search(np.ascontiguousarray(query.codes[q_rows]), radius)
-        pairs_by_video: dict[int, list[tuple[int, int, int]]] = {}
-        for i in range(found.n_queries):
-            rows, distances = found.for_query(i)
-            useful = kept[rows]
-            for row, distance in zip(rows[useful].tolist(), distances[useful].tolist(), strict=True):
-                video = int(self.owner[row])
-                frame = row - int(self.first_row[video])
-                pairs_by_video.setdefault(video, []).append((int(distance), int(q_rows[i]), frame))
+        # Every (query frame, listed frame) pair as arrays: a static video hashed every frame can give millions
+        # of pairs, which per-pair Python objects could not hold.
+        query_of_pair = np.repeat(np.arange(found.n_queries), np.diff(found.offsets))
+        rows = found.rows.astype(np.int64)
+        useful = kept[rows]
+        query_of_pair, rows, distances = query_of_pair[useful], rows[useful], found.distances[useful].astype(np.int64)
+        videos = self.owner[rows]
         hits: list[SignalHit] = []
-        for video, pairs in pairs_by_video.items():
-            query_percent = len({p[1] for p in pairs}) * 100.0 / len(q_rows)
-            entry_percent = len({p[2] for p in pairs}) * 100.0 / int(per_video[video])
+        for video in np.unique(videos).tolist():
+            mine = videos == video
+            pairs_q, pairs_row, pairs_d = query_of_pair[mine], rows[mine], distances[mine]
+            query_percent = len(np.unique(pairs_q)) * 100.0 / len(q_rows)
+            entry_percent = len(np.unique(pairs_row)) * 100.0 / int(per_video[video])
+            closest = np.lexsort((pairs_row, pairs_q, pairs_d))[:EVIDENCE_PAIRS]
+            first = int(self.first_row[video])
+            pairs = [(int(pairs_d[i]), int(q_rows[pairs_q[i]]), int(pairs_row[i]) - first) for i in closest.tolist()]
             listed = self.videos[video]
             verdict = _decide(
                 options, query_percent, entry_percent, len(q_rows), int(per_video[video]), pairs, query, listed
