@@ -15,7 +15,7 @@ from engine.lists import HashList, SourceProgramme
 from engine.media_query import video_query
 from engine.signals import SignalType
 from engine.store import Store
-from grpc_api.client import HashmatchClient
+from grpc_api.client import DEFAULT_MESSAGE_BYTES, HashmatchClient
 from grpc_api.convert import verdict_from_proto
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
 from hashing.video import VideoHasher, VideoLimits, VideoOptions
@@ -133,7 +133,7 @@ def test_the_remote_cli_uploads_a_video_over_the_message_size_in_chunks(
     from cli.main import main
 
     # Anything over 100 kB counts as too large for one message, so both videos take the upload path.
-    monkeypatch.setattr(cli.remote_match, "MESSAGE_HEADROOM", cli.remote_match.DEFAULT_MESSAGE_BYTES - 100_000)
+    monkeypatch.setattr(cli.remote_match, "MESSAGE_HEADROOM", DEFAULT_MESSAGE_BYTES - 100_000)
     server = ["--server", served.address, "--token", served.matcher_token]
     assert main(["match", *server, str(COPY), str(OTHER)]) == 0
     first, second = capsys.readouterr().out.splitlines()

@@ -496,15 +496,16 @@ def test_a_vpdq_hash_given_as_text_is_matched_as_a_video(tmp_path: Path, capsys:
 def test_sampled_frames_reach_the_gpu_hasher_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """On the GPU path (its kernels emulated here) a video's frames go in batches, and hash as on the CPU."""
     from hashing.pdq_gpu import GpuImageHasher
+    from hashing.pdq_hasher import DihedralMode, PdqContract, PdqResult
     from kernels.runtime import emulated_runtime
 
     gpu = GpuImageHasher(emulated_runtime())
     sizes: list[int] = []
     original = gpu._hash_many
 
-    def counted(images: list[np.ndarray], key: object) -> list[object]:
+    def counted(images: list[np.ndarray], key: tuple[PdqContract, DihedralMode]) -> list[PdqResult]:
         sizes.append(len(images))
-        return original(images, key)  # type: ignore[arg-type]
+        return original(images, key)
 
     monkeypatch.setattr(gpu.batcher, "_process", counted)
     data = sample_bytes("test-padded-dimensions")
