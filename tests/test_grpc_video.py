@@ -13,12 +13,14 @@ from engine.importers.formats import read_records
 from engine.importing import import_records
 from engine.lists import HashList, SourceProgramme
 from engine.media_query import video_query
+from engine.signal_types.vpdq import VPDQ
 from engine.signals import SignalType
 from engine.store import Store
 from grpc_api.client import DEFAULT_MESSAGE_BYTES, HashmatchClient
 from grpc_api.convert import verdict_from_proto
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
 from hashing.video import VideoHasher, VideoLimits, VideoOptions
+from hashing.vpdq import VpdqHash
 from tests.grpc_fixtures import Served, reason_of, serve
 
 VIDEOS = Path(__file__).resolve().parent / "data" / "vpdq"
@@ -58,23 +60,11 @@ def test_a_listed_video_matches_by_unary_call_with_its_evidence(served: Served) 
     assert len(entry.video.frame_pairs) == 5
     assert len(verdict.query.vpdq.frames) == 7  # one hash per second of a 6.9 s video
     assert miss.verdict.decision == pb.NO_MATCH
-    assert verdict_from_proto(verdict).matches[0].evidence == {
-        "rule": "threatexchange",
-        "query_match_percent": entry.video.query_match_percent,
-        "compared_match_percent": entry.video.compared_match_percent,
-        "query_frames": entry.video.query_frames,
-        "compared_frames": entry.video.compared_frames,
-        "frame_pairs": [
-            {
-                "query_frame": p.query_frame,
-                "query_time": p.query_time,
-                "entry_frame": p.entry_frame,
-                "entry_time": p.entry_time,
-                "distance": p.distance,
-            }
-            for p in entry.video.frame_pairs
-        ],
-    }
+    # The evidence comes back as the engine gave it: the reference comparison of the same two videos.
+    query = video_query(VideoHasher().hash_bytes(COPY.read_bytes())).others[SignalType.VPDQ]
+    with LISTED.open() as lines:
+        listed = VPDQ.value_of(VpdqHash.from_lines(lines))
+    assert verdict_from_proto(verdict).matches[0].evidence == VPDQ.compare(query, listed, 31).evidence
 
 
 def test_a_video_uploaded_in_chunks_matches_and_one_over_the_limit_is_refused(served: Served) -> None:

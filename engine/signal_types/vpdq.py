@@ -94,7 +94,7 @@ def video_comparison(query: Frames, entry: Frames, threshold: int, options: Vpdq
     q_rows = np.flatnonzero(query.kept(options))
     e_rows = np.flatnonzero(entry.kept(options))
     if not len(q_rows) or not len(e_rows):
-        return Comparison(False, 256, _evidence(options, 0.0, 0.0, len(q_rows), len(e_rows), [], query, entry))
+        return Comparison(False, 256, _evidence(options, _Tally(0.0, 0.0, len(q_rows), len(e_rows), []), query, entry))
     entry_codes = np.ascontiguousarray(entry.codes[e_rows])
     distances = np.stack([hamming_distances(code, entry_codes) for code in query.codes[q_rows]])
     close = distances <= options.radius(threshold)
@@ -104,42 +104,38 @@ def video_comparison(query: Frames, entry: Frames, threshold: int, options: Vpdq
     pairs = [
         (int(distances[i, j]), int(q_rows[i]), int(e_rows[j])) for i, j in zip(qi.tolist(), ei.tolist(), strict=True)
     ]
-    return _decide(options, query_percent, entry_percent, len(q_rows), len(e_rows), pairs, query, entry)
+    return _decide(options, _Tally(query_percent, entry_percent, len(q_rows), len(e_rows), pairs), query, entry)
 
 
-def _decide(
-    options: VpdqMatchOptions,
-    query_percent: float,
-    entry_percent: float,
-    query_frames: int,
-    entry_frames: int,
-    pairs: list[tuple[int, int, int]],
-    query: Frames,
-    entry: Frames,
-) -> Comparison:
-    matched = bool(pairs) and query_percent >= options.query_percent and entry_percent >= options.compared_percent
-    distance = min(p[0] for p in pairs) if pairs else 256
-    evidence = _evidence(options, query_percent, entry_percent, query_frames, entry_frames, pairs, query, entry)
-    return Comparison(matched, distance, evidence)
+@dataclass(frozen=True)
+class _Tally:
+    """What one query video and one listed video have in common under a rule."""
+
+    query_percent: float
+    entry_percent: float
+    query_frames: int  # kept under the rule
+    entry_frames: int
+    pairs: list[tuple[int, int, int]]  # (distance, query frame row, listed frame row); at least the closest
 
 
-def _evidence(
-    options: VpdqMatchOptions,
-    query_percent: float,
-    entry_percent: float,
-    query_frames: int,
-    entry_frames: int,
-    pairs: list[tuple[int, int, int]],
-    query: Frames,
-    entry: Frames,
-) -> Mapping[str, Any]:
-    closest = sorted(pairs)[:EVIDENCE_PAIRS]
+def _decide(options: VpdqMatchOptions, tally: _Tally, query: Frames, entry: Frames) -> Comparison:
+    matched = (
+        bool(tally.pairs)
+        and tally.query_percent >= options.query_percent
+        and tally.entry_percent >= options.compared_percent
+    )
+    distance = min(p[0] for p in tally.pairs) if tally.pairs else 256
+    return Comparison(matched, distance, _evidence(options, tally, query, entry))
+
+
+def _evidence(options: VpdqMatchOptions, tally: _Tally, query: Frames, entry: Frames) -> Mapping[str, Any]:
+    closest = sorted(tally.pairs)[:EVIDENCE_PAIRS]
     return {
         "rule": options.rule.value,
-        "query_match_percent": round(query_percent, 3),
-        "compared_match_percent": round(entry_percent, 3),
-        "query_frames": query_frames,
-        "compared_frames": entry_frames,
+        "query_match_percent": round(tally.query_percent, 3),
+        "compared_match_percent": round(tally.entry_percent, 3),
+        "query_frames": tally.query_frames,
+        "compared_frames": tally.entry_frames,
         "frame_pairs": [
             {
                 "query_frame": int(query.numbers[q]),
@@ -218,10 +214,8 @@ class VpdqIndex(SignalIndex):
             closest = np.lexsort((pairs_row, pairs_q, pairs_d))[:EVIDENCE_PAIRS]
             first = int(self.first_row[video])
             pairs = [(int(pairs_d[i]), int(q_rows[pairs_q[i]]), int(pairs_row[i]) - first) for i in closest.tolist()]
-            listed = self.videos[video]
-            verdict = _decide(
-                options, query_percent, entry_percent, len(q_rows), int(per_video[video]), pairs, query, listed
-            )
+            tally = _Tally(query_percent, entry_percent, len(q_rows), int(per_video[video]), pairs)
+            verdict = _decide(options, tally, query, self.videos[video])
             if verdict.matched:
                 hits.append(SignalHit(q, int(self.entry_ids[video]), verdict.distance, None, verdict.evidence))
         return hits
