@@ -46,13 +46,14 @@ class MediaQueries:
         self.images = images
         self.videos = videos or VideoHasher()
 
-    def of_bytes(self, data: bytes) -> MediaQuery:
-        """Raises MediaError only for empty input."""
+    def of_bytes(self, data: bytes, deadline_s: float | None = None) -> MediaQuery:
+        """Raises MediaError only for empty input. A video is not hashed past `deadline_s` from now (nor past
+        its hasher's own deadline)."""
         if not is_video(data[:SNIFF_BYTES]):
             outcome = self.images.outcome_of_bytes(data)
             return MediaQuery(QueryHashes.of_outcome(outcome), outcome.error)
         try:
-            hashes = self.videos.hash_bytes(data)
+            hashes = self.videos.hash_bytes(data, deadline_s)
         except MediaError as exc:
             if exc.reason is ReasonCode.EMPTY_INPUT:
                 raise

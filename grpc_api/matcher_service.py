@@ -9,6 +9,7 @@ lists, the dihedral variants, the quality gate), as the local `hashmatch match` 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -109,7 +110,8 @@ class MatcherService(pb_grpc.MatcherServicer):
         why it has no PDQ (UNDECODABLE, UNSUPPORTED_FORMAT, TOO_LARGE), and media_error gives the detail.
         Only empty media is an error."""
         self.state.matcher.lists_in(scope)  # an unknown list is an error before any decoding
-        found = self.state.media.of_bytes(media)
+        # A video is not hashed past the caller's deadline (its hasher has its own as well).
+        found = self.state.media.of_bytes(media, context.time_remaining() if context is not None else None)
         if found.error is not None:
             self.state.metrics.errors.labels(str(found.error.reason)).inc()
         assert found.query is not None  # bytes in memory always give at least their digests
@@ -130,9 +132,15 @@ class MatcherService(pb_grpc.MatcherServicer):
         self, request_iterator: Iterator[pb.VideoChunk | Malformed], context: grpc.ServicerContext
     ) -> pb.MatchResponse:
         """Chunks are joined in memory (never on disk) up to the server's video byte limit; the verdict comes
-        once the client has sent its last chunk."""
+        once the client has sent its last chunk. The bytes held are reserved from the server's decode budget as
+        they arrive (OVERLOADED when it stays full; TOO_LARGE past its capacity), so uploads and decodes share
+        one memory bound."""
 
         def run() -> pb.MatchResponse:
+            with contextlib.ExitStack() as held:
+                return upload(held)
+
+        def upload(held: contextlib.ExitStack) -> pb.MatchResponse:
             started = time.perf_counter()
             limit = self.state.media.videos.options.limits.max_bytes
             first: pb.VideoChunk | None = None
@@ -146,6 +154,8 @@ class MatcherService(pb_grpc.MatcherServicer):
                     self.state.matcher.lists_in(self._scope(first.options))  # fail before the upload, not after
                 if len(data) + len(chunk.data) > limit:
                     raise HashmatchError(ReasonCode.TOO_LARGE, f"a video upload is at most {limit} bytes")
+                # Twice its size: the chunks, and the one copy that joins them into the bytes hashed.
+                held.enter_context(self.state.budget.reserve(2 * len(chunk.data)))
                 data += chunk.data
             if first is None:
                 raise HashmatchError(ReasonCode.EMPTY_INPUT, "no chunk was sent")

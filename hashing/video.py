@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 import numpy as np
@@ -139,7 +139,8 @@ class VideoHasher:
         self.pdq: ImageHasher = pdq or PdqHasher()
         self.budget = budget
 
-    def hash_bytes(self, data: bytes) -> VideoHashes:
+    def hash_bytes(self, data: bytes, deadline_s: float | None = None) -> VideoHashes:
+        """`deadline_s`: a caller's own deadline from now, when shorter than the limits' (a server's client)."""
         limits = self.options.limits
         if not data:
             raise MediaError(ReasonCode.EMPTY_INPUT, "no bytes to hash")
@@ -147,6 +148,8 @@ class VideoHasher:
             raise MediaError(ReasonCode.TOO_LARGE, f"{len(data)} bytes is over the video limit of {limits.max_bytes}")
         digests = ExactDigests.of(data) if self.options.exact_digests else None
         started = time.monotonic()
+        if deadline_s is not None and deadline_s < limits.deadline_s:
+            limits = replace(limits, deadline_s=max(deadline_s, 1e-3))
         video = _OpenVideo.of(data)
         try:
             if not video.capture.isOpened():
@@ -167,7 +170,7 @@ class VideoHasher:
             video.release()
             raise
         with reservation:
-            features, decoded, size = self._hash_frames(video, header, step, started)  # the decoder releases it
+            features, decoded, size = self._hash_frames(video, header, step, started, limits)  # the decoder releases it
         if not features:
             raise MediaError(ReasonCode.UNDECODABLE, "no frame of the video could be decoded")
         return VideoHashes(
@@ -184,13 +187,13 @@ class VideoHasher:
         return self.hash_bytes(read_media_file(path, DecodeLimits(max_bytes=self.options.limits.max_bytes)))
 
     def _hash_frames(
-        self, video: _OpenVideo, header: _Header, step: int, started: float
+        self, video: _OpenVideo, header: _Header, step: int, started: float, limits: VideoLimits
     ) -> tuple[list[VpdqFeature], int, tuple[int, int]]:
         features: list[VpdqFeature] = []
         decoded = 0
         size = (header.height, header.width)
         batch: list[tuple[int, np.ndarray]] = []
-        for number, frame in _frames(video, header.fps, step, self.options.limits, started):
+        for number, frame in _frames(video, header.fps, step, limits, started):
             decoded = number + 1
             if frame is None:
                 continue

@@ -131,3 +131,25 @@ def test_the_remote_cli_uploads_a_video_over_the_message_size_in_chunks(
     assert second == f"no_match,{OTHER},"
     assert main(["match", *server, "--video-rule", "cpp", "--video-compared-percent", "100", str(COPY)]) == 0
     assert capsys.readouterr().out.startswith("no_match,")
+
+
+def test_an_upload_holds_decode_budget_and_a_full_budget_refuses_it(tmp_path: Path) -> None:
+    """Upload bytes are reserved from the server's decode budget as they arrive (twice: the chunks and their
+    join), so many large uploads at once cannot exhaust memory: past the budget the upload is OVERLOADED."""
+    small = serve(tmp_path, decode_memory_bytes=1 << 20, decode_wait_s=0.2)
+    try:
+        with HashmatchClient(small.address, small.matcher_token) as client:
+            with pytest.raises(grpc.RpcError) as refused:
+                client.match_video(chunks(COPY))  # 1.1 MB, reserved twice, against 1 MiB
+            assert reason_of(refused.value) == "OVERLOADED"
+            assert small.server.state.budget.in_use == 0  # all given back
+    finally:
+        small.server.stop(0)
+
+
+def test_a_caller_s_deadline_bounds_the_video_hashing() -> None:
+    from hashing.errors import MediaError, ReasonCode
+
+    with pytest.raises(MediaError) as late:
+        VideoHasher().hash_bytes(COPY.read_bytes(), deadline_s=1e-6)
+    assert late.value.reason is ReasonCode.DECODE_TIMEOUT
