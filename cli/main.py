@@ -8,7 +8,16 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from cli import admin_command, bench_command, hash_command, lists_command, match_command, scan_command, serve_command
+from cli import (
+    admin_command,
+    audit_command,
+    bench_command,
+    hash_command,
+    lists_command,
+    match_command,
+    scan_command,
+    serve_command,
+)
 from cli.common import fail, fail_with, os_error
 from hashing.errors import HashmatchError, ReasonCode
 
@@ -26,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_command.register(commands)
     admin_command.register(commands)
     bench_command.register(commands)
+    audit_command.register(commands)
     return parser
 
 

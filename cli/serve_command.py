@@ -59,6 +59,7 @@ SETTINGS: dict[str, Setting] = {
     "max_connection_age_s": Setting(float, 3600.0, "close connections gracefully after this long (seconds)"),
     "reload_interval_s": Setting(float, 2.0, "check the store for other processes' changes this often (seconds)"),
     "device": Setting(str, "auto", "auto (a GPU only after its self-test passed), cpu, or gpu"),
+    "audit_log": Setting(Path, None, "the audit log (default: beside the store, NAME.audit.jsonl)"),
     "max_video_mb": Setting(int, 512, "largest video upload (MatchVideo) held in memory (MiB); TOO_LARGE beyond"),
     "max_video_seconds": Setting(float, 4 * 3600.0, "refuse longer videos with VIDEO_TOO_LONG (seconds)"),
     "video_deadline_s": Setting(float, 300.0, "longest time to decode and hash one video (DECODE_TIMEOUT)"),
@@ -85,6 +86,7 @@ def register(commands: Any) -> None:
     for name, setting in SETTINGS.items():
         serve.add_argument("--" + name.replace("_", "-"), dest=name, type=setting.kind, default=None, help=setting.help)
     serve.add_argument("--no-auth", action="store_true", help="accept calls without a token (loopback demos)")
+    serve.add_argument("--no-audit", action="store_true", help="keep no audit log (verdicts and admin actions)")
     serve.add_argument(
         "--insecure-plaintext",
         action="store_true",
@@ -211,6 +213,8 @@ def build_config(args: argparse.Namespace, environ: dict[str, str]) -> ServerCon
         connections=ConnectionLimits(max_connection_age_s=settings["max_connection_age_s"]),
         reload_interval_s=settings["reload_interval_s"],
         insecure_plaintext=args.insecure_plaintext,
+        audit_path=settings["audit_log"],
+        audit=not args.no_audit,
         device=_device(settings["device"]),
         create_store_dir=not explicit_db,
         video=VideoOptions(

@@ -10,16 +10,18 @@ from __future__ import annotations
 import contextlib
 import logging
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
+from engine.audit.records import import_record
 from engine.importers.formats import ImportFormat, detect_format_of_text, records_from_text
 from engine.importers.records import ParsedRecord
 from engine.importing import ImportGuard, ImportMode, ImportReport, import_records
 from engine.lists import DEFAULT_THRESHOLD, HashList, ListAction, ListSettingsError, SourceProgramme
 from engine.signals import DEFAULT_LIST_TYPES, SignalValueError, signal_type_named
 from engine.store import ListExistsError, StoreError
+from grpc_api.gate import CALLER
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2_grpc as pb_grpc
 from grpc_api.matcher_service import observed
@@ -61,6 +63,7 @@ class AdminService(pb_grpc.ListAdminServicer):
                 activate=request.activate,
                 guard=ImportGuard(allow_shrink=request.allow_shrink),
             )
+            self._audit("list_import", import_record(report, "(grpc upload)") | {"activated": request.activate})
             if request.activate:
                 self._reload_after(report)
             return _report_to_proto(report)
@@ -85,8 +88,14 @@ class AdminService(pb_grpc.ListAdminServicer):
         report = import_records(
             self.state.store, request.list, records, mode=ImportMode.DELTA, source_file="(grpc entries)", activate=True
         )
+        self._audit("list_remove_entries" if deleted else "list_add_entries", import_record(report, "(grpc entries)"))
         self._reload_after(report)
         return _report_to_proto(report)
+
+    def _audit(self, kind: str, data: dict[str, Any]) -> None:
+        """On disk before the call answers: an admin action the log cannot hold fails (AUDIT_UNAVAILABLE)."""
+        if self.state.audit is not None:
+            self.state.audit.append(f"token:{CALLER.get()}", kind, data, wait=True)
 
     def _reload_after(self, report: ImportReport) -> None:
         """The version is committed already: a failed reload must say so, or a retry would import it again."""
@@ -125,6 +134,7 @@ class AdminService(pb_grpc.ListAdminServicer):
     def Activate(self, request: pb.ActivateRequest, context: grpc.ServicerContext) -> pb.ActivateResponse:  # noqa: N802
         def run() -> pb.ActivateResponse:
             self.state.store.activate(request.list, int(request.version))
+            self._audit("list_activate", {"list": request.list, "version": int(request.version)})
             return pb.ActivateResponse(serving_versions=self.state.reload().list_versions)
 
         return observed(self.state, "Activate", context, run)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import grpc
@@ -27,6 +28,9 @@ ADMIN_METHODS = "/hashmatch.v1.ListAdmin/"
 STREAM_METHOD = "/hashmatch.v1.Matcher/MatchStream"
 VIDEO_UPLOAD_METHOD = "/hashmatch.v1.Matcher/MatchVideo"  # an upload holds its slot as long as a stream
 ANONYMOUS = "anonymous"
+# The token name of the call a thread is serving: what the audit log records as the actor. Set before every
+# authenticated handler runs (so never left over from an earlier call on the same thread).
+CALLER: ContextVar[str] = ContextVar("hashmatch_caller", default=ANONYMOUS)
 
 
 class Slots:
@@ -76,7 +80,7 @@ class Gate(grpc.ServerInterceptor):
         if refusal is not None:
             return _refusing(handler, *refusal)
         if method.startswith(ADMIN_METHODS):
-            return handler
+            return _as_caller(handler, who)
         return self._admitted(handler, who, stream=method in (STREAM_METHOD, VIDEO_UPLOAD_METHOD))
 
     def _identify(self, metadata: Any, method: str) -> tuple[str, tuple[ReasonCode, str] | None]:
@@ -101,6 +105,7 @@ class Gate(grpc.ServerInterceptor):
         slots = self.slots
 
         def take(context: grpc.ServicerContext) -> None:
+            CALLER.set(who)
             refused = slots.enter(who, stream)
             if refused is ReasonCode.TOO_MANY_STREAMS:
                 abort(context, refused, f"{slots.max_streams_per_token} streams are open for this token already")
@@ -137,6 +142,16 @@ class Gate(grpc.ServerInterceptor):
                 slots.leave(who, stream)
 
         return _like(handler, unary_unary=unary)
+
+
+def _as_caller(handler: grpc.RpcMethodHandler, who: str) -> grpc.RpcMethodHandler:
+    """An admin handler (unary) that runs with CALLER set to its token's name."""
+
+    def unary(request: Any, context: grpc.ServicerContext) -> Any:
+        CALLER.set(who)
+        return handler.unary_unary(request, context)
+
+    return _like(handler, unary_unary=unary)
 
 
 def _like(handler: grpc.RpcMethodHandler, **behaviour: Any) -> grpc.RpcMethodHandler:

@@ -29,6 +29,7 @@ from engine.signals import SignalType
 from grpc_api.batching import ServerShuttingDownError
 from grpc_api.convert import hashes_from_proto, media_hashes_to_proto, verdict_to_proto
 from grpc_api.errors import abort, abort_with, status_of
+from grpc_api.gate import CALLER
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2_grpc as pb_grpc
 from grpc_api.handlers import MALFORMED_DETAIL, Malformed
@@ -104,7 +105,13 @@ class MatcherService(pb_grpc.MatcherServicer):
         self.limits = limits
 
     def _verdict_for_media(
-        self, media: bytes, scope: MatchScope, context: grpc.ServicerContext | None, started: float
+        self,
+        media: bytes,
+        scope: MatchScope,
+        context: grpc.ServicerContext | None,
+        started: float,
+        actor: str,
+        method: str,
     ) -> pb.Verdict:
         """Media that cannot be decoded is still matched on its exact digests; the verdict's reasons say
         why it has no PDQ (UNDECODABLE, UNSUPPORTED_FORMAT, TOO_LARGE), and media_error gives the detail.
@@ -119,7 +126,7 @@ class MatcherService(pb_grpc.MatcherServicer):
         left = context.time_remaining() if context is not None else None
         timeout = ITEM_TIMEOUT_S if left is None or left > ITEM_TIMEOUT_S else max(left, 0.0)
         verdict = self.state.batcher.match(found.query, scope, timeout=timeout)
-        self.state.record(verdict)
+        self.state.record([verdict], actor, method)
         message = verdict_to_proto(replace(verdict, elapsed_ms=(time.perf_counter() - started) * 1e3))
         if found.error is not None:
             message.media_error.CopyFrom(pb.Error(reason=str(found.error.reason), detail=found.error.detail))
@@ -161,7 +168,8 @@ class MatcherService(pb_grpc.MatcherServicer):
                 raise HashmatchError(ReasonCode.EMPTY_INPUT, "no chunk was sent")
             media = bytes(data)
             del data
-            verdict = self._verdict_for_media(media, self._scope(first.options), context, started)
+            scope = self._scope(first.options)
+            verdict = self._verdict_for_media(media, scope, context, started, CALLER.get(), "MatchVideo")
             return pb.MatchResponse(client_id=first.client_id, metadata=first.metadata, verdict=verdict)
 
         return observed(self.state, "MatchVideo", context, run)
@@ -170,7 +178,8 @@ class MatcherService(pb_grpc.MatcherServicer):
         def run() -> pb.MatchResponse:
             started = time.perf_counter()
             _check_metadata(request.metadata)
-            verdict = self._verdict_for_media(request.media, self._scope(request.options), context, started)
+            scope = self._scope(request.options)
+            verdict = self._verdict_for_media(request.media, scope, context, started, CALLER.get(), "Match")
             return pb.MatchResponse(client_id=request.client_id, metadata=request.metadata, verdict=verdict)
 
         return observed(self.state, "Match", context, run)
@@ -193,8 +202,7 @@ class MatcherService(pb_grpc.MatcherServicer):
                     raise CallerGoneError("the caller went away")
                 verdicts.extend(matcher.match_many(queries[start : start + HASH_CHUNK], scope))
             elapsed_ms = (time.perf_counter() - started) * 1e3  # the queries are answered together
-            for verdict in verdicts:
-                self.state.record(verdict)
+            self.state.record(verdicts, CALLER.get(), "MatchHashes")
             return pb.MatchHashesResponse(
                 results=[
                     pb.MatchResponse(client_id=q.client_id, verdict=verdict_to_proto(replace(v, elapsed_ms=elapsed_ms)))
@@ -226,8 +234,10 @@ class MatcherService(pb_grpc.MatcherServicer):
         submitted = [0]
         ended = threading.Event()
 
+        actor = CALLER.get()  # items are answered on other threads
+
         def answer(request: pb.MatchRequest | Malformed, size: int) -> None:
-            results.put((self._stream_answer(request), size))
+            results.put((self._stream_answer(request, actor), size))
 
         def read() -> None:
             try:
@@ -275,14 +285,15 @@ class MatcherService(pb_grpc.MatcherServicer):
             ended.set()
             _log_rpc(self.state, "MatchStream", code, time.perf_counter() - started, context, items=answered)
 
-    def _stream_answer(self, request: pb.MatchRequest | Malformed) -> pb.MatchResponse:
+    def _stream_answer(self, request: pb.MatchRequest | Malformed, actor: str) -> pb.MatchResponse:
         if isinstance(request, Malformed):
             self.state.metrics.errors.labels(ReasonCode.MALFORMED_REQUEST.value).inc()
             return pb.MatchResponse(error=pb.Error(reason=ReasonCode.MALFORMED_REQUEST.value, detail=MALFORMED_DETAIL))
         try:
             started = time.perf_counter()
             _check_metadata(request.metadata)
-            verdict = self._verdict_for_media(request.media, self._scope(request.options), None, started)
+            scope = self._scope(request.options)
+            verdict = self._verdict_for_media(request.media, scope, None, started, actor, "MatchStream")
             return pb.MatchResponse(client_id=request.client_id, metadata=request.metadata, verdict=verdict)
         except HashmatchError as exc:
             self.state.metrics.errors.labels(str(exc.reason)).inc()

@@ -27,6 +27,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from engine.audit.log import AuditLog, default_audit_path
 from engine.signal_types.vpdq import VpdqMatchOptions
 from engine.store import Store
 from grpc_api.admin_service import AdminService
@@ -109,6 +110,10 @@ class ServerConfig:
     # and the vPDQ match rule a request gets unless it sets its own.
     video: VideoOptions = field(default_factory=lambda: VideoOptions(limits=VideoLimits(max_bytes=512 << 20)))
     video_match: VpdqMatchOptions = field(default_factory=VpdqMatchOptions)
+    # The audit log (engine/audit): every verdict (its hashes, never media) and every admin action, with the
+    # token's name. None: beside the store (NAME.audit.jsonl); audit=False turns it off.
+    audit_path: Path | None = None
+    audit: bool = True
 
 
 class ServerStartError(HashmatchError):
@@ -139,6 +144,9 @@ class RunningServer:
         close_hasher(self.state.pdq)
         self.item_pool.shutdown(wait=True, cancel_futures=True)
         self.state.store.close()
+        if self.state.audit is not None:
+            self.state.audit.append("system", "server_stopped", {}, wait=True)
+            self.state.audit.close()
 
 
 def start_server(config: ServerConfig) -> RunningServer:
@@ -159,7 +167,15 @@ def _start(config: ServerConfig, metrics: ServerMetrics, metrics_http: Any) -> R
     store = Store(config.db_path, create_parents=config.create_store_dir)
     budget = DecodeBudget(config.decode_memory_bytes, config.decode_wait_s)
     decode = DecodeOptions(limits=config.decode_limits)
-    state = ServingState(store, config.lists, decode, budget, metrics, device, config.video, config.video_match)
+    audit = None
+    if config.audit:
+        try:
+            audit = AuditLog(config.audit_path or default_audit_path(Path(config.db_path)))
+        except HashmatchError:
+            store.close()
+            raise
+        audit.append("system", "server_started", {"address": config.address, "lists": list(config.lists)})
+    state = ServingState(store, config.lists, decode, budget, metrics, device, config.video, config.video_match, audit)
     slots = Slots(config.max_concurrent_rpcs, config.max_streams_per_token)
     tokens = TokenSource(config.tokens_path, config.token_check_s) if config.tokens_path else None
     # Every admitted matching call gets a thread (an open stream holds one for its whole life), and a reserve

@@ -14,6 +14,8 @@ import json
 import logging
 import threading
 
+from engine.audit.log import AuditLog
+from engine.audit.records import match_record
 from engine.matcher import Matcher, MatchScope, QueryHashes, Verdict
 from engine.media_query import MediaQueries
 from engine.signal_types.vpdq import DEFAULT_OPTIONS as DEFAULT_VIDEO_OPTIONS
@@ -43,8 +45,10 @@ class ServingState:
         device: DeviceChoice,
         video: VideoOptions | None = None,
         video_options: VpdqMatchOptions = DEFAULT_VIDEO_OPTIONS,
+        audit: AuditLog | None = None,
     ) -> None:
         self.store = store
+        self.audit = audit
         self.lists = lists
         self.metrics = metrics
         self.budget = budget
@@ -85,10 +89,15 @@ class ServingState:
             self.matcher = fresh
         return fresh
 
-    def record(self, verdict: Verdict) -> None:
-        self.metrics.verdicts.labels(verdict.decision.value).inc()
-        for match in verdict.matches:
-            self.metrics.matches.labels(match.list_name).inc()
+    def record(self, verdicts: list[Verdict], actor: str, method: str) -> None:
+        """Metrics, and one audit record for a call's verdicts (their hashes, never media): queued, never
+        waited for."""
+        for verdict in verdicts:
+            self.metrics.verdicts.labels(verdict.decision.value).inc()
+            for match in verdict.matches:
+                self.metrics.matches.labels(match.list_name).inc()
+        if self.audit is not None and verdicts:
+            self.audit.append(f"token:{actor}", "match", match_record(verdicts, method))
 
     # ----- following the store -----
 

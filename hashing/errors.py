@@ -52,6 +52,9 @@ class ReasonCode(StrEnum):
     NO_ACTIVE_LIST = "NO_ACTIVE_LIST"
     INVALID_SETTING = "INVALID_SETTING"
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+    AUDIT_UNAVAILABLE = "AUDIT_UNAVAILABLE"  # the audit log cannot be opened or written (or another process writes it)
+    AUDIT_TAMPERED = "AUDIT_TAMPERED"  # `audit verify`: a record changed, deleted, inserted or moved
+    AUDIT_PARTIAL_TAIL = "AUDIT_PARTIAL_TAIL"  # `audit verify`: the last line is incomplete (a crash mid-append)
 
     # The service
     OVERLOADED = "OVERLOADED"  # at its concurrency limit, or its decode memory budget stays full: retry later

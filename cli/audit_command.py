@@ -1,0 +1,71 @@
+"""`hashmatch audit verify|export`: check the audit log's chain, and hand its records on."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cli.common import EXIT_OK, add_db_argument, fail
+from engine.audit.log import Finding, default_audit_path, export, verify
+from engine.store import default_db_path
+from hashing.errors import ReasonCode
+
+EXIT_BAD = 1
+
+
+def register(commands: Any) -> None:
+    audit = commands.add_parser("audit", help="verify or export the tamper-evident audit log")
+    actions = audit.add_subparsers(dest="action", required=True)
+    check = actions.add_parser(
+        "verify",
+        help="check every record's sequence and hash chain",
+        description="Exit 0 when every record verifies; 1 with AUDIT_TAMPERED and the first bad record when a "
+        "record was changed, deleted, inserted or moved; 1 with AUDIT_PARTIAL_TAIL when only the last line is "
+        "incomplete (a crash while appending: every earlier record verified).",
+    )
+    check.add_argument("--json", action="store_true")
+    out = actions.add_parser("export", help="records as JSON lines, optionally from a time on")
+    out.add_argument("--since", help="ISO 8601 time or date (UTC), e.g. 2026-12-01")
+    for parser in (check, out):
+        parser.add_argument("--log", type=Path, help="the audit log (default: beside the store, NAME.audit.jsonl)")
+        add_db_argument(parser)
+    check.set_defaults(run=run_verify)
+    out.set_defaults(run=run_export)
+
+
+def log_path(args: argparse.Namespace) -> Path:
+    if args.log is not None:
+        return Path(args.log)
+    explicit = args.db or os.environ.get("HASHMATCH_DB")
+    return default_audit_path(Path(explicit) if explicit else default_db_path())
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    result = verify(log_path(args))
+    if args.json:
+        print(json.dumps({k: v for k, v in result.__dict__.items()} | {"finding": result.finding.value}))
+    if result.finding is Finding.OK:
+        if not args.json:
+            print(f"ok: {result.records} records verified; head {result.head}")
+        return EXIT_OK
+    reason = ReasonCode.AUDIT_TAMPERED if result.finding is Finding.TAMPERED else ReasonCode.AUDIT_PARTIAL_TAIL
+    where = f"line {result.line}" + (f" (seq {result.seq})" if result.seq is not None else "")
+    return fail(reason, f"{where}: {result.detail}; the {result.records} records before it verify", EXIT_BAD)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    since = None
+    if args.since is not None:
+        try:
+            moment = datetime.fromisoformat(args.since)
+        except ValueError:
+            return fail(ReasonCode.USAGE, f"--since {args.since!r} is not an ISO 8601 time or date", 2)
+        since = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    for record in export(log_path(args), since):
+        sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
+    return EXIT_OK

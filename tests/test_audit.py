@@ -1,0 +1,188 @@
+"""The audit log: every way of tampering is detected at the first bad record, 100,000 records verify, and a
+process killed in the middle of an append leaves a partial tail that is reported (and later recorded as
+dropped) while every earlier record still verifies."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from engine.audit.log import AuditLog, AuditUnavailableError, Finding, export, verify
+from engine.audit.records import match_rows
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def written(path: Path, count: int) -> list[bytes]:
+    with AuditLog(path) as log:
+        for n in range(count):
+            log.append(f"token:t{n % 3}", "match", {"n": n, "decision": "no_match"})
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def rewrite(path: Path, lines: list[bytes]) -> None:
+    path.write_bytes(b"".join(lines))
+
+
+def test_an_untouched_log_verifies(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    lines = written(path, 50)
+    result = verify(path)
+    assert (result.finding, result.records) == (Finding.OK, 50)
+    assert result.head == json.loads(lines[-1])["hash"]
+    assert [r["seq"] for r in export(path)] == list(range(1, 51))
+
+
+def _changed(lines: list[bytes]) -> list[bytes]:
+    return [*lines[:9], lines[9].replace(b'"no_match"', b'"match"'), *lines[10:]]
+
+
+@pytest.mark.parametrize(
+    ("how", "tamper", "bad_line"),
+    [
+        ("modified", _changed, 10),
+        ("deleted", lambda lines: lines[:9] + lines[10:], 10),
+        ("inserted", lambda lines: [*lines[:9], lines[3], *lines[9:]], 10),
+        ("reordered", lambda lines: [*lines[:9], lines[10], lines[9], *lines[11:]], 10),
+        ("replaced by junk", lambda lines: [*lines[:9], b"{}\n", *lines[10:]], 10),
+    ],
+)
+def test_tampering_is_detected_at_the_first_bad_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str, tamper: object, bad_line: int
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    lines = written(path, 30)
+    rewrite(path, tamper(lines))  # type: ignore[operator]
+    result = verify(path)
+    assert (result.finding, result.line, result.records) == (Finding.TAMPERED, bad_line, bad_line - 1), how
+    assert main(["audit", "verify", "--log", str(path)]) == 1
+    assert f"AUDIT_TAMPERED: line {bad_line}" in capsys.readouterr().err
+
+
+def test_a_changed_record_with_its_hash_recomputed_breaks_the_next_link(tmp_path: Path) -> None:
+    from engine.audit.chain import AuditRecord, sealed_line
+
+    path = tmp_path / "audit.jsonl"
+    lines = written(path, 20)
+    record = AuditRecord.from_line(lines[4].decode())
+    forged, _ = sealed_line(
+        record.seq, record.time, record.host, "token:someone-else", record.kind, record.data, record.prev
+    )
+    rewrite(path, [*lines[:4], forged.encode(), *lines[5:]])
+    result = verify(path)
+    assert (result.finding, result.line, result.seq) == (Finding.TAMPERED, 6, 6)
+
+
+def test_a_hundred_thousand_records_verify(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    with AuditLog(path) as log:
+        for n in range(100_000):
+            log.append("token:platform", "match", {"n": n, "pdq": "ab" * 32, "decision": "no_match"})
+    result = verify(path)
+    assert (result.finding, result.records) == (Finding.OK, 100_000)
+
+
+def test_a_writer_killed_mid_append_leaves_a_partial_tail_that_is_reported_then_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    child = subprocess.Popen([sys.executable, "-m", "tests.audit_writer", str(path)], cwd=REPO)
+    killed = False
+    deadline = time.monotonic() + 60
+    try:
+        while not killed and time.monotonic() < deadline:
+            size = path.stat().st_size if path.exists() else 0
+            if size > 4096:  # past the small records: a 64 MiB line is being written
+                with path.open("rb") as log:
+                    log.seek(size - 1)
+                    if log.read(1) != b"\n":  # caught in the middle of a write
+                        os.kill(child.pid, signal.SIGKILL)
+                        killed = True
+    finally:
+        child.kill()
+        child.wait()
+    assert killed, "the writer was never caught mid-write"
+    result = verify(path)
+    assert result.finding is Finding.PARTIAL_TAIL
+    assert result.records >= 20  # every whole record before the torn one still verifies
+    assert main(["audit", "verify", "--log", str(path)]) == 1
+    assert "AUDIT_PARTIAL_TAIL" in capsys.readouterr().err
+
+    with AuditLog(path) as log:  # the next writer cuts the tail off and says so in the chain
+        log.append("token:test", "match", {"after": "restart"}, wait=True)
+    after = verify(path)
+    assert (after.finding, after.records) == (Finding.OK, result.records + 2)
+    kinds = [r["kind"] for r in export(path)]
+    assert kinds[-2:] == ["partial_tail_dropped", "match"]
+    dropped = list(export(path))[-2]["data"]
+    assert dropped["bytes"] > 0 and len(dropped["sha256"]) == 64
+
+
+def test_two_writers_share_one_chain(tmp_path: Path) -> None:
+    """A server and a `hashmatch lists` command beside it write one log: each batch under the file lock,
+    after reading the head the other moved."""
+    path = tmp_path / "audit.jsonl"
+    with AuditLog(path) as server, AuditLog(path) as command:
+        for n in range(200):
+            (server if n % 3 else command).append("x", "match", {"n": n}, wait=n % 7 == 0)
+    assert path.stat().st_mode & 0o777 == 0o600
+    result = verify(path)
+    assert (result.finding, result.records) == (Finding.OK, 200)
+
+
+def test_a_damaged_last_record_stops_a_writer_with_its_reason(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b'{"not": "a record"}\n')
+    with pytest.raises(AuditUnavailableError) as refused:
+        AuditLog(path)
+    assert "audit verify" in refused.value.detail
+
+
+def test_export_since(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "audit.jsonl"
+    with AuditLog(path) as log:
+        log.append("os:alice", "list_import", {"list": "ncmec", "version": 1}, wait=True)
+    assert main(["audit", "export", "--log", str(path), "--since", "2000-01-01"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["data"] == {"list": "ncmec", "version": 1}
+    assert main(["audit", "export", "--log", str(path), "--since", "2999-01-01"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["audit", "export", "--log", str(path), "--since", "yesterday"]) == 2
+
+
+def test_the_server_audits_verdicts_and_admin_actions_with_the_token_s_name(tmp_path: Path) -> None:
+    from grpc_api.client import HashmatchClient
+    from tests.grpc_fixtures import BRIDGE, serve
+
+    served = serve(tmp_path)
+    try:
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            verdict = client.match(BRIDGE.read_bytes()).verdict
+            list(client.match_stream([("a", BRIDGE.read_bytes())]))
+        with HashmatchClient(served.address, served.admin_token) as admin:
+            admin.import_list("extra", b"hash,type\n" + b"ab" * 16 + b",md5\n")
+    finally:
+        served.server.stop(0)
+    path = tmp_path / "h.audit.jsonl"
+    assert verify(path).finding is Finding.OK
+    records = list(export(path))
+    kinds = [(r["kind"], r["actor"]) for r in records]
+    assert kinds[0] == ("server_started", "system") and kinds[-1] == ("server_stopped", "system")
+    assert ("match", "token:platform") in kinds and ("list_import", "token:admin") in kinds
+    matches = [r for r in records if r["kind"] == "match"]
+    assert {r["data"]["method"] for r in matches} == {"Match", "MatchStream"}
+    first = matches[0]["data"]
+    (row,) = match_rows(first)
+    assert row["pdq"] == verdict.query.pdq.digest.hex() and row["md5"] == verdict.query.md5.hex()
+    assert row["decision"] == "match" and row["matches"][0][0] == "demo"
+    assert first["list_versions"] == {"demo": 1}
+    imported = next(r for r in records if r["kind"] == "list_import")["data"]
+    assert (imported["list"], imported["version"], imported["added"]) == ("extra", 1, 1)
