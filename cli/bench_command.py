@@ -27,7 +27,7 @@ from hashing.device import Device, DeviceChoice, GpuUnavailableError, select_dev
 from hashing.errors import ReasonCode
 
 ROOT = Path(__file__).resolve().parents[1]
-SUITES = ("hashing", "index", "import", "grpc", "verdicts", "scan", "video", "gpu", "robustness")
+SUITES = ("hashing", "index", "import", "grpc", "audit", "verdicts", "scan", "video", "gpu", "robustness")
 QUICK_ENV = {
     "HASHMATCH_BENCH_SIZES": "1e5",
     "HASHMATCH_BENCH_IMPORT_LINES": "1e5",
@@ -48,6 +48,8 @@ FULL_ENV = {
     "HASHMATCH_BENCH_VERDICT_ROWS": "1e6",
     "HASHMATCH_BENCH_VERDICT_QUERIES": "2e4",
     "HASHMATCH_BENCH_SCAN_FILES": "2000",
+    "HASHMATCH_BENCH_AUDIT_REQUESTS": "400",
+    "HASHMATCH_BENCH_AUDIT_ROUNDS": "5",
 }
 PACKAGES = (
     "hashmatch",
@@ -68,6 +70,7 @@ PYTEST_FILES = {
     "grpc": ["test_bench_grpc.py"],
     "verdicts": ["test_bench_verdicts.py"],
     "scan": ["test_bench_scan.py"],
+    "audit": ["test_bench_audit.py"],
     "video": ["test_bench_video.py"],
     "gpu": ["test_bench_gpu.py"],
 }
@@ -78,6 +81,7 @@ SUMMARIES = {
     "grpc": "summarize_grpc",
     "verdicts": "summarize_verdicts",
     "scan": "summarize_scan",
+    "audit": "summarize_audit",
     "video": "summarize_video",
     "gpu": "summarize_gpu",
 }

@@ -186,3 +186,31 @@ def test_the_server_audits_verdicts_and_admin_actions_with_the_token_s_name(tmp_
     assert first["list_versions"] == {"demo": 1}
     imported = next(r for r in records if r["kind"] == "list_import")["data"]
     assert (imported["list"], imported["version"], imported["added"]) == ("extra", 1, 1)
+
+
+def test_list_commands_are_audited_with_the_operating_system_user(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ["--db", str(tmp_path / "h.db")]
+    listing = tmp_path / "list.txt"
+    listing.write_text("ab" * 32 + "\n")
+    assert main(["lists", "import", str(listing), "--list", "demo", *db]) == 0
+    assert main(["lists", "set", "demo", "--threshold", "20", *db]) == 0
+    assert main(["lists", "activate", "demo", "1", *db]) == 0
+    assert main(["lists", "export", "demo", "--out", str(tmp_path / "out.csv"), *db]) == 0
+    listing.write_text("# nothing\n")
+    assert main(["lists", "import", str(listing), "--list", "demo", *db]) == 1  # refused: nothing in it
+    assert main(["lists", "rm", "demo", "--yes", *db]) == 0
+    capsys.readouterr()
+    assert main(["audit", "verify", *db]) == 0
+    records = list(export(tmp_path / "h.audit.jsonl"))
+    assert [r["kind"] for r in records] == [
+        "list_import",
+        "list_settings",
+        "list_activate",
+        "list_export",
+        "list_import_refused",
+        "list_delete",
+    ]
+    assert all(r["actor"].startswith("os:") for r in records)
+    assert records[0]["data"]["added"] == 1 and records[4]["data"]["reason"] == "NOTHING_ACCEPTED"
