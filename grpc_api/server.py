@@ -144,9 +144,10 @@ class RunningServer:
         close_hasher(self.state.pdq)
         self.item_pool.shutdown(wait=True, cancel_futures=True)
         self.state.store.close()
-        if self.state.audit is not None:
-            self.state.audit.append("system", "server_stopped", {}, wait=True)
-            self.state.audit.close()
+        audit = self.state.audit
+        if audit is not None and not audit.closed:  # stop() may be called twice
+            audit.append("system", "server_stopped", {}, wait=True)
+            audit.close()
 
 
 def start_server(config: ServerConfig) -> RunningServer:

@@ -214,3 +214,11 @@ def test_list_commands_are_audited_with_the_operating_system_user(
     ]
     assert all(r["actor"].startswith("os:") for r in records)
     assert records[0]["data"]["added"] == 1 and records[4]["data"]["reason"] == "NOTHING_ACCEPTED"
+
+
+def test_a_closed_log_refuses_appends_instead_of_waiting_forever(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.close()
+    log.close()  # twice: nothing happens
+    with pytest.raises(AuditUnavailableError):
+        log.append("x", "match", {}, wait=True)

@@ -82,6 +82,7 @@ class AuditLog:
         self._seq, self._head, self._size = 0, GENESIS, -1
         self._queue: queue.Queue[_Pending | object] = queue.Queue()
         self._failure: BaseException | None = None
+        self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="hashmatch-audit", daemon=True)
         self._writer.start()
         self.flush()  # reads the head now: a damaged log is reported at start, not at the first event
@@ -99,22 +100,36 @@ class AuditLog:
     def append(self, actor: str, kind: str, data: dict[str, Any], wait: bool = False) -> None:
         """Queue a record; with `wait`, return once it is on disk. Raises AuditUnavailableError once the
         writer has failed (a full disk, say): actions that must be audited then fail rather than go unrecorded."""
-        if self._failure is not None:
-            raise AuditUnavailableError(f"the audit log {self.path} cannot be written")
+        if self._failure is not None or self.closed:
+            raise AuditUnavailableError(f"the audit log {self.path} cannot be written" + (" (closed)" * self.closed))
         done = threading.Event() if wait else None
         self._queue.put(_Pending(actor, kind, data, done))
         if done is not None:
-            done.wait()
+            self._wait(done)
             if self._failure is not None:
                 raise AuditUnavailableError(f"the audit log {self.path} cannot be written")
+
+    def _wait(self, done: threading.Event) -> None:
+        """Until the writer has written it; never forever, should the writer be gone."""
+        while not done.wait(1.0):
+            if not self._writer.is_alive():
+                raise AuditUnavailableError(f"the audit log {self.path} has no writer (closed)")
 
     def flush(self) -> None:
         """Return once everything queued so far is on disk."""
         done = threading.Event()
         self._queue.put(_Pending("", "", {}, done))  # a marker, not a record
-        done.wait()
+        self._wait(done)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def close(self) -> None:
+        """Writes what is queued, then ends the writer; a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         self._queue.put(_STOP)
         self._writer.join()
         os.close(self._fd)
