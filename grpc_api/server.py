@@ -27,6 +27,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from engine.audit.checkpoints import Signer
 from engine.audit.log import AuditLog, default_audit_path
 from engine.signal_types.vpdq import VpdqMatchOptions
 from engine.store import Store
@@ -45,6 +46,7 @@ from hashing.decode_budget import DecodeBudget
 from hashing.device import Device, close_hasher, select_device
 from hashing.errors import HashmatchError, ReasonCode
 from hashing.video import VideoLimits, VideoOptions
+from kernels.optional import MissingDependencyError
 
 log = logging.getLogger("hashmatch.server")
 RESERVED_THREADS = 8  # beyond the matching slots: health checks, admin calls and refusals never wait for one
@@ -114,6 +116,8 @@ class ServerConfig:
     # token's name. None: beside the store (NAME.audit.jsonl); audit=False turns it off.
     audit_path: Path | None = None
     audit: bool = True
+    audit_key: Path | None = None  # an Ed25519 private key (hashmatch audit keygen): signed checkpoints
+    audit_checkpoint_s: float = 3600.0  # how often, and once more at stop
 
 
 class ServerStartError(HashmatchError):
@@ -132,11 +136,14 @@ class RunningServer:
     item_pool: futures.ThreadPoolExecutor
     slots: Slots
     metrics_http: Any = None  # the Prometheus HTTP server, when --metrics-port is set
+    checkpoints: Checkpointer | None = None
 
     def stop(self, grace_s: float = 10.0) -> None:
         """Graceful: new RPCs are refused, in-flight ones (streams too) get `grace_s` to finish."""
         self.health.enter_graceful_shutdown()
         self.state.stop_watching()
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
         self.server.stop(grace_s).wait()
         if self.metrics_http is not None:
             self.metrics_http.shutdown()
@@ -147,6 +154,8 @@ class RunningServer:
         audit = self.state.audit
         if audit is not None and not audit.closed:  # stop() may be called twice
             audit.append("system", "server_stopped", {}, wait=True)
+            if self.checkpoints is not None:
+                audit.checkpoint(self.checkpoints.signer)  # the last records are covered too
             audit.close()
 
 
@@ -165,6 +174,7 @@ def start_server(config: ServerConfig) -> RunningServer:
 
 def _start(config: ServerConfig, metrics: ServerMetrics, metrics_http: Any) -> RunningServer:
     device = select_device(config.device)  # GPU_UNAVAILABLE for --device gpu without a verified GPU
+    signer = _signer(config.audit_key) if config.audit and config.audit_key is not None else None
     store = Store(config.db_path, create_parents=config.create_store_dir)
     budget = DecodeBudget(config.decode_memory_bytes, config.decode_wait_s)
     decode = DecodeOptions(limits=config.decode_limits)
@@ -225,7 +235,45 @@ def _start(config: ServerConfig, metrics: ServerMetrics, metrics_http: Any) -> R
             }
         )
     )
-    return RunningServer(server, port, state, health_servicer, item_pool, slots, metrics_http)
+    checkpoints = None
+    if audit is not None and signer is not None:
+        checkpoints = Checkpointer(audit, signer, config.audit_checkpoint_s)
+    return RunningServer(server, port, state, health_servicer, item_pool, slots, metrics_http, checkpoints)
+
+
+def _signer(key: Path) -> Signer:
+    try:
+        return Signer(key)
+    except MissingDependencyError as missing:
+        raise HashmatchError(ReasonCode.MISSING_DEPENDENCY, str(missing)) from None
+    except (OSError, ValueError):
+        raise ServerStartError(
+            f"audit_key {key} is not a readable Ed25519 private key (hashmatch audit keygen)"
+        ) from None
+
+
+class Checkpointer:
+    """Appends a signed checkpoint of the audit log's head every `interval_s`."""
+
+    def __init__(self, audit: AuditLog, signer: Signer, interval_s: float) -> None:
+        self.audit = audit
+        self.signer = signer
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(interval_s,), name="hashmatch-audit-checkpoints", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, interval_s: float) -> None:
+        while not self._stopped.wait(interval_s):
+            try:
+                self.audit.checkpoint(self.signer)
+            except HashmatchError:
+                log.exception("a signed audit checkpoint could not be written")
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
 
 
 def check_settings(config: ServerConfig) -> None:

@@ -13,6 +13,7 @@ _INSTALL_HINTS: dict[str, str] = {
     "pdqhash": "pip install 'hashmatch[dev]'  (the C++ reference, used as a test oracle only)",
     "ray": "pip install 'hashmatch[distributed]'  (Ray with Ray Data)",
     "ray.data": "pip install 'hashmatch[distributed]'  (Ray with Ray Data)",
+    "cryptography": "pip install 'hashmatch[signing]'  (Ed25519 for signed audit checkpoints)",
 }
 
 

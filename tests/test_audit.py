@@ -222,3 +222,67 @@ def test_a_closed_log_refuses_appends_instead_of_waiting_forever(tmp_path: Path)
     log.close()  # twice: nothing happens
     with pytest.raises(AuditUnavailableError):
         log.append("x", "match", {}, wait=True)
+
+
+def _rechained(lines: list[bytes], changed_at: int) -> list[bytes]:
+    """What someone without the key could do: change a record, then rewrite every later link and hash."""
+    from engine.audit.chain import GENESIS, AuditRecord, sealed_line
+
+    out: list[bytes] = []
+    head = GENESIS
+    for n, raw in enumerate(lines):
+        record = AuditRecord.from_line(raw.decode())
+        data = {**record.data, "forged": True} if n == changed_at else record.data
+        line, head = sealed_line(record.seq, record.time, record.host, record.actor, record.kind, data, head)
+        out.append(line.encode())
+    return out
+
+
+def test_signed_checkpoints_catch_a_rewritten_chain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key = tmp_path / "audit.key"
+    log = ["--log", str(tmp_path / "audit.jsonl")]
+    assert main(["audit", "keygen", "--key", str(key)]) == 0
+    assert main(["audit", "keygen", "--key", str(key)]) == 2  # never overwritten
+    public = tmp_path / "audit.key.pub"
+    written(tmp_path / "audit.jsonl", 10)
+    assert main(["audit", "checkpoint", "--key", str(key), *log]) == 0
+    with AuditLog(tmp_path / "audit.jsonl") as more:
+        more.append("token:x", "match", {"n": 99}, wait=True)
+    capsys.readouterr()
+    assert main(["audit", "verify", *log, "--public-key", str(public)]) == 0
+    assert "1 signed checkpoints verify, covering records 1-10" in capsys.readouterr().out
+
+    path = tmp_path / "audit.jsonl"
+    rewrite(path, _rechained(path.read_bytes().splitlines(keepends=True), changed_at=3))
+    assert verify(path).finding is Finding.OK  # the chain alone cannot tell
+    assert main(["audit", "verify", *log]) == 0
+    assert main(["audit", "verify", *log, "--public-key", str(public)]) == 1
+    assert "AUDIT_TAMPERED: checkpoint at seq 11: the head it signed is not the log's" in capsys.readouterr().err
+
+    other = tmp_path / "other.key"
+    assert main(["audit", "keygen", "--key", str(other)]) == 0
+    assert main(["audit", "verify", *log, "--public-key", str(tmp_path / "other.key.pub")]) == 1
+    assert "not signed by this key" in capsys.readouterr().err
+
+
+def test_the_server_signs_checkpoints_periodically_and_at_stop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from grpc_api.client import HashmatchClient
+    from tests.grpc_fixtures import BRIDGE, serve
+
+    key = tmp_path / "audit.key"
+    assert main(["audit", "keygen", "--key", str(key)]) == 0
+    served = serve(tmp_path, audit_key=key, audit_checkpoint_s=0.2)
+    try:
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            client.match(BRIDGE.read_bytes())
+        time.sleep(0.5)
+    finally:
+        served.server.stop(0)
+    capsys.readouterr()
+    log = ["--log", str(tmp_path / "h.audit.jsonl"), "--public-key", str(tmp_path / "audit.key.pub")]
+    assert main(["audit", "verify", *log]) == 0
+    kinds = [r["kind"] for r in export(tmp_path / "h.audit.jsonl")]
+    assert kinds.count("checkpoint") >= 2 and kinds[-1] == "checkpoint"  # periodic, and the last one at stop
+    assert f"covering records 1-{len(kinds) - 1}" in capsys.readouterr().out

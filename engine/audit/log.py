@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.audit.chain import GENESIS, AuditRecord, sealed_line
+from engine.audit.checkpoints import Signer
 from hashing.errors import HashmatchError, ReasonCode
 
 BATCH_RECORDS = 1000  # records per write and fsync at most
@@ -120,6 +121,13 @@ class AuditLog:
         done = threading.Event()
         self._queue.put(_Pending("", "", {}, done))  # a marker, not a record
         self._wait(done)
+
+    def checkpoint(self, signer: Signer) -> None:
+        """Append a signed checkpoint of the head as it is once everything queued is written."""
+        self.flush()
+        seq, head = self.head
+        if seq:
+            self.append("system", "checkpoint", signer.checkpoint(seq, head), wait=True)
 
     @property
     def closed(self) -> bool:
@@ -249,6 +257,14 @@ class Verification:
     line: int | None = None  # the first bad line (1-based)
     seq: int | None = None  # its sequence number, where it has one
     detail: str = ""
+
+
+def records(path: str | os.PathLike[str]) -> Iterator[AuditRecord]:
+    """The whole records of a log (a partial last line is left out); ValueError at a line that is not one."""
+    with _open_for_reading(path) as lines:
+        for raw in lines:
+            if raw.endswith(b"\n"):
+                yield AuditRecord.from_line(raw.decode())
 
 
 def verify(path: str | os.PathLike[str]) -> Verification:
