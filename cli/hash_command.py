@@ -15,14 +15,13 @@ from typing import Any, TextIO
 from cli.common import add_device_argument, error_line
 from cli.ordered import in_order
 from cli.video_options import add_sampling_argument
-from engine.media_query import SNIFF_BYTES
-from hashing.decode import DecodeLimits, DecodeOptions, open_media_file
+from hashing.decode import DecodeLimits, DecodeOptions
 from hashing.device import Device, DeviceChoice, close_hasher, feeder_threads, image_hasher, select_device
 from hashing.errors import HashmatchError, ReasonCode
 from hashing.media_hasher import HashOptions, MediaHasher, MediaHashes
 from hashing.pdq import DIHEDRAL_NAMES
 from hashing.pdq_hasher import DihedralMode, DownsampleKernel, PdqContract
-from hashing.video import VideoHasher, VideoHashes, VideoOptions, is_video
+from hashing.video import VideoHasher, VideoHashes, VideoOptions, is_video_file
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -168,9 +167,7 @@ def _hash_one(
     hasher: MediaHasher, videos: VideoHasher, path: Path
 ) -> tuple[Path, MediaHashes | VideoHashes | None, HashmatchError | None]:
     try:
-        with open_media_file(path) as handle:
-            head = handle.read(SNIFF_BYTES)
-        if is_video(head):
+        if is_video_file(path):
             return path, videos.hash_file(path), None
         return path, hasher.hash_file(path), None
     except HashmatchError as exc:

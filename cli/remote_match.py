@@ -24,7 +24,6 @@ from cli.hash_command import iter_files
 from cli.match_io import format_verdict, hash_text_inputs
 from cli.remote import connected
 from engine.matcher import QueryHashes, Verdict
-from engine.media_query import SNIFF_BYTES
 from engine.signal_types.vpdq import DEFAULT_OPTIONS
 from grpc_api.client import DEFAULT_MESSAGE_BYTES, HashmatchClient
 from grpc_api.convert import verdict_from_proto
@@ -34,7 +33,7 @@ from hashing.decode import DecodeLimits, open_media_file
 from hashing.errors import HashmatchError, MediaError, ReasonCode
 from hashing.media_hasher import HashOptions, MediaHasher
 from hashing.pdq_hasher import DihedralMode
-from hashing.video import DEFAULT_SECONDS_PER_HASH, is_video
+from hashing.video import DEFAULT_SECONDS_PER_HASH, is_video_file
 
 BATCH = 256  # hash queries per MatchHashes call
 MESSAGE_HEADROOM = 64 << 10  # request fields besides the media
@@ -215,8 +214,7 @@ UPLOAD_CHUNK_BYTES = 1 << 20
 
 def _is_video_file(path: Path) -> bool:
     try:
-        with open_media_file(path) as handle:
-            return is_video(handle.read(SNIFF_BYTES))
+        return is_video_file(path)
     except MediaError:
         return False  # the image path reports why it cannot be read
 

@@ -13,9 +13,7 @@ from hashing.decode import DecodeLimits, open_media_file, read_media_file
 from hashing.errors import MediaError, ReasonCode
 from hashing.exact import ExactDigests
 from hashing.media_hasher import MediaHasher
-from hashing.video import VideoHasher, VideoHashes, is_video
-
-SNIFF_BYTES = 4096
+from hashing.video import SNIFF_BYTES, VideoHasher, VideoHashes, is_video
 
 
 @dataclass(frozen=True)
@@ -24,16 +22,12 @@ class MediaQuery:
 
     query: QueryHashes | None
     error: MediaError | None = None
-    video: VideoHashes | None = None
 
 
 def video_query(hashes: VideoHashes) -> QueryHashes:
-    digests = hashes.digests
     vpdq = hashes.vpdq
-    return QueryHashes(
-        md5=bytes.fromhex(digests.md5) if digests else None,
-        sha1=bytes.fromhex(digests.sha1) if digests else None,
-        sha256=bytes.fromhex(digests.sha256) if digests else None,
+    return QueryHashes.of_digests(
+        hashes.digests,
         reasons=(ReasonCode.VIDEO_TRUNCATED,) if hashes.truncated else (),
         others={SignalType.VPDQ: ParsedValue(vpdq.identity(), vpdq.to_bytes())},
     )
@@ -58,21 +52,21 @@ class MediaQueries:
             if exc.reason is ReasonCode.EMPTY_INPUT:
                 raise
             return MediaQuery(_digests_only(ExactDigests.of(data), exc), exc)
-        return MediaQuery(video_query(hashes), None, hashes)
+        return MediaQuery(video_query(hashes))
 
     def of_file(self, path: str | os.PathLike[str]) -> MediaQuery:
         try:
             with open_media_file(path) as handle:
                 head = handle.read(SNIFF_BYTES)
+                if not is_video(head):
+                    outcome = self.images.outcome_of_file(path)
+                    return MediaQuery(QueryHashes.of_outcome(outcome), outcome.error)
                 limit = self.videos.options.limits.max_bytes
-                if is_video(head) and os.fstat(handle.fileno()).st_size > limit:
+                if os.fstat(handle.fileno()).st_size > limit:
                     # Not decoded, but still matched on its digests (streamed: memory stays flat).
                     digests = ExactDigests.of_stream(handle, first=head)
                     too_large = MediaError(ReasonCode.TOO_LARGE, f"{digests.size} bytes is over the limit of {limit}")
                     return MediaQuery(_digests_only(digests, too_large), too_large)
-            if not is_video(head):
-                outcome = self.images.outcome_of_file(path)
-                return MediaQuery(QueryHashes.of_outcome(outcome), outcome.error)
             return self.of_bytes(read_media_file(path, DecodeLimits(max_bytes=limit)))
         except MediaError as exc:
             return MediaQuery(None, exc)
@@ -80,9 +74,4 @@ class MediaQueries:
 
 def _digests_only(digests: ExactDigests, error: MediaError) -> QueryHashes:
     """A video that cannot be hashed is still matched on its digests (a listed video MD5 still matches)."""
-    return QueryHashes(
-        md5=bytes.fromhex(digests.md5),
-        sha1=bytes.fromhex(digests.sha1),
-        sha256=bytes.fromhex(digests.sha256),
-        reasons=(error.reason,),
-    )
+    return QueryHashes.of_digests(digests, reasons=(error.reason,))

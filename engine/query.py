@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.signal_types.names import SignalType
 from engine.signal_types.values import ParsedValue
 from hashing.errors import ReasonCode
+from hashing.exact import ExactDigests
 from hashing.media_hasher import MediaHashes, MediaOutcome
 from hashing.pdq_hash import PdqHash
 
@@ -26,28 +28,27 @@ class QueryHashes:
     others: Mapping[SignalType, ParsedValue] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def of_media(cls, hashes: MediaHashes) -> QueryHashes:
-        digests = hashes.digests
+    def of_digests(cls, digests: ExactDigests | None, **fields: Any) -> QueryHashes:
+        """A query with these exact digests (none when None) and the other fields given."""
+        if digests is None:
+            return cls(**fields)
         return cls(
-            pdq=hashes.pdq,
-            dihedral=hashes.dihedral,
-            md5=bytes.fromhex(digests.md5) if digests else None,
-            sha1=bytes.fromhex(digests.sha1) if digests else None,
-            sha256=bytes.fromhex(digests.sha256) if digests else None,
+            md5=bytes.fromhex(digests.md5),
+            sha1=bytes.fromhex(digests.sha1),
+            sha256=bytes.fromhex(digests.sha256),
+            **fields,
         )
+
+    @classmethod
+    def of_media(cls, hashes: MediaHashes) -> QueryHashes:
+        return cls.of_digests(hashes.digests, pdq=hashes.pdq, dihedral=hashes.dihedral)
 
     @classmethod
     def of_outcome(cls, outcome: MediaOutcome) -> QueryHashes:
         """The digests always; the PDQ when there is one, else the reason there is none."""
         if outcome.hashes is not None:
             return cls.of_media(outcome.hashes)
-        digests = outcome.digests
-        return cls(
-            md5=bytes.fromhex(digests.md5),
-            sha1=bytes.fromhex(digests.sha1),
-            sha256=bytes.fromhex(digests.sha256),
-            reasons=(outcome.error.reason,) if outcome.error else (),
-        )
+        return cls.of_digests(outcome.digests, reasons=(outcome.error.reason,) if outcome.error else ())
 
     def exact(self) -> dict[SignalType, bytes]:
         pairs = ((SignalType.MD5, self.md5), (SignalType.SHA1, self.sha1), (SignalType.SHA256, self.sha256))

@@ -22,7 +22,7 @@ from typing import cast
 
 import numpy as np
 
-from hashing.decode import DecodeLimits, read_media_file
+from hashing.decode import DecodeLimits, open_media_file, read_media_file
 from hashing.decode_budget import DecodeBudget
 from hashing.errors import MediaError, ReasonCode
 from hashing.exact import ExactDigests
@@ -37,6 +37,7 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 import cv2  # after the log settings, which OpenCV reads when it loads FFmpeg
 
 DEFAULT_SECONDS_PER_HASH = 1.0
+SNIFF_BYTES = 4096  # what is read of an input to tell a video from an image
 QUEUE_FRAMES = 8  # decoded frames waiting to be hashed: bounds memory at 8 frames of the largest resolution
 # Sampled frames are hashed in batches (on a GPU, one batch is one upload and one launch set) of at most this
 # many pixel bytes, and at least one frame.
@@ -120,6 +121,12 @@ def _count_slack(declared: int) -> int:
     """Frames a container's count may overstate without the file being cut: where it has no count, OpenCV
     estimates one from duration x fps, and the duration may be the audio's."""
     return max(2, declared // 50)
+
+
+def is_video_file(path: str | os.PathLike[str]) -> bool:
+    """By the signature of the file's first bytes; MediaError (NOT_FOUND, UNREADABLE) when it cannot be read."""
+    with open_media_file(path) as handle:
+        return is_video(handle.read(SNIFF_BYTES))
 
 
 def frame_step(seconds_per_hash: float, fps: float) -> int:

@@ -54,12 +54,10 @@ def _query(result: WorkerResult) -> QueryHashes:
     digests = result.digests
     assert digests is not None
     pdq = PdqHash.from_hex(result.pdq, result.quality) if result.pdq is not None else None
-    return QueryHashes(
+    return QueryHashes.of_digests(
+        digests,
         pdq=pdq,
         dihedral=tuple(PdqHash.from_hex(h, result.quality) for h in result.dihedral),
-        md5=bytes.fromhex(digests.md5),
-        sha1=bytes.fromhex(digests.sha1),
-        sha256=bytes.fromhex(digests.sha256),
         reasons=(result.no_pdq.reason,) if result.no_pdq is not None else (),
         others=_video_value(result.vpdq),
     )

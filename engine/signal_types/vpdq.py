@@ -162,19 +162,22 @@ class VpdqIndex(SignalIndex):
         self.first_row = np.concatenate([[0], np.cumsum(counts)])
         codes = np.concatenate([v.codes for v in self.videos]) if self.videos else np.zeros((0, 32), np.uint8)
         self.index = build_index(codes, threshold, backend, gpu)
-        self._kept: dict[tuple[FrameRule, int], np.ndarray] = {}  # by what filters frames, not the percentages
+        # Which frames take part, and how many per video: by what filters frames, not by the percentages.
+        self._kept: dict[tuple[FrameRule, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.videos)
 
-    def kept_rows(self, options: VpdqMatchOptions) -> np.ndarray:
+    def kept_rows(self, options: VpdqMatchOptions) -> tuple[np.ndarray, np.ndarray]:
+        """(whether each frame row takes part, how many rows of each video do), computed once per filter."""
         key = (options.rule, options.quality)
-        kept = self._kept.get(key)
-        if kept is None:
+        found = self._kept.get(key)
+        if found is None:
             parts = [v.kept(options) for v in self.videos]
             kept = np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
-            self._kept[key] = kept
-        return kept
+            per_video = np.add.reduceat(kept, self.first_row[:-1]) if len(kept) else np.zeros(0, np.int64)
+            found = self._kept[key] = (kept, per_video)
+        return found
 
     def search(self, request: SearchRequest) -> list[SignalHit]:
         options = _options(request)
@@ -182,8 +185,7 @@ class VpdqIndex(SignalIndex):
         hits: list[SignalHit] = []
         if radius < 0 or not self.videos:
             return hits
-        kept = self.kept_rows(options)
-        kept_per_video = np.add.reduceat(kept, self.first_row[:-1]) if len(kept) else np.zeros(0, np.int64)
+        kept, kept_per_video = self.kept_rows(options)
         for q, query in enumerate(request.queries):
             value = query.others.get(SignalType.VPDQ)
             if value is None or value.payload is None:
