@@ -41,6 +41,7 @@ from engine.scan.journal import ScanJournal
 from engine.scan.runner import ScanRunner, ScanSettings
 from engine.signals import SignalType
 from engine.store import Store
+from hashing.errors import HashmatchError
 from hashing.media_hasher import HashOptions, MediaHasher
 from hashing.pdq_hasher import DihedralMode
 
@@ -197,14 +198,19 @@ def matcher(tmp_path: Path) -> Iterator[Matcher]:
 def test_scan_on_local_ray(benchmark: Any, collection: Path, matcher: Matcher, tmp_path: Path) -> None:
     """The same scan with --ray on a local Ray instance of CORES CPUs, Ray's start-up included."""
     pytest.importorskip("ray", reason="the 'distributed' extra is not installed")
-    from engine.scan.ray_runner import RayScanRunner, RayTarget
+    from engine.scan.ray_runner import RAY_LOG, RayScanRunner, RayTarget
 
     out = tmp_path / "out"
     journal = ScanJournal(out)
     settings = ScanSettings(workers=CORES, hash_options=HashOptions(dihedral=DihedralMode.DCT))
     runner = RayScanRunner(matcher.store.path, matcher, journal, settings, RayTarget(actors=CORES))
     started = time.perf_counter()
-    outcome = benchmark.pedantic(lambda: runner.run([collection]), rounds=1)
+    try:
+        outcome = benchmark.pedantic(lambda: runner.run([collection]), rounds=1)
+    except HashmatchError as failure:  # what Ray said is in ray.log, which pytest's tmp_path would hide
+        log = out / RAY_LOG
+        said = log.read_text(errors="replace")[-4000:] if log.exists() else "(no ray.log)"
+        pytest.fail(f"{failure.reason}: {failure.detail}\n--- end of {RAY_LOG} ---\n{said}")
     seconds = time.perf_counter() - started
     journal.write_results(out / "results.jsonl")
     journal.close()

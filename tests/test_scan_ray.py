@@ -157,3 +157,44 @@ def test_ctrl_c_stops_a_ray_scan_cleanly_and_a_local_run_finishes_it(tmp_path: P
     assert 10 <= _journal_rows(out) < INTERRUPTED_FILES
     assert subprocess.run(command(out), cwd=ROOT, timeout=600).returncode == 1
     assert _lines(out) == _lines(whole)
+
+
+class _FlakyRay:
+    """Just enough of the ray module for _connect: init fails `failures` times, then starts."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures, self.inits, self.shutdowns = failures, 0, 0
+        context = type("Context", (), {"enable_progress_bars": True, "print_on_execution_start": True})()
+        self.data = type("Data", (), {"DataContext": type("DC", (), {"get_current": staticmethod(lambda: context)})})
+
+    def init(self, **_: object) -> None:
+        self.inits += 1
+        if self.inits <= self.failures:
+            raise RuntimeError("Failed to start the GCS")
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+
+def test_a_local_ray_start_that_fails_once_is_retried_on_a_clean_slate(capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.scan.ray_runner import LOCAL_START_ATTEMPTS, _connect
+
+    flaky = _FlakyRay(failures=1)
+    _connect(flaky, RayTarget(actors=1), workers=1)  # type: ignore[arg-type]
+    assert (flaky.inits, flaky.shutdowns) == (2, 1)
+    assert "local Ray start 1 of 2 failed" in capsys.readouterr().out
+
+    broken = _FlakyRay(failures=LOCAL_START_ATTEMPTS)
+    with pytest.raises(HashmatchError) as failure:
+        _connect(broken, RayTarget(actors=1), workers=1)  # type: ignore[arg-type]
+    assert failure.value.reason == "SERVER_UNREACHABLE" and broken.inits == LOCAL_START_ATTEMPTS
+
+
+def test_an_unreachable_ray_cluster_is_not_retried() -> None:
+    from engine.scan.ray_runner import _connect
+
+    flaky = _FlakyRay(failures=1)
+    with pytest.raises(HashmatchError) as failure:
+        _connect(flaky, RayTarget(address="ray://nowhere:10001", actors=1), workers=1)  # type: ignore[arg-type]
+    assert failure.value.reason == "SERVER_UNREACHABLE" and "ray://nowhere:10001" in failure.value.detail
+    assert flaky.inits == 1

@@ -54,6 +54,7 @@ from hashing.errors import HashmatchError, ReasonCode
 from kernels.optional import require_module
 
 ROWS_PER_BATCH = 8  # inputs per actor call: small, so that the slowest batch holds back little
+LOCAL_START_ATTEMPTS = 2
 RAY_LOG = "ray.log"  # in --out: what Ray itself prints (its C++ logs, retries, stack traces)
 
 
@@ -310,15 +311,23 @@ def _connect(ray: ModuleType, target: RayTarget, workers: int) -> None:
     context.print_on_execution_start = False
     for name in ("ray", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    try:
-        if target.address is None:  # "local": a new instance even where RAY_ADDRESS names a cluster
-            ray.init(address="local", num_cpus=max(1, target.actors or workers), include_dashboard=False, **quiet)
-        else:
-            ray.init(address=target.address, **quiet)
-    except Exception as failure:  # ConnectionError, RuntimeError, ValueError: Ray uses them all here
-        traceback.print_exc()  # into ray.log
-        where = "a local Ray instance" if target.address is None else f"the Ray cluster at {target.address}"
-        raise HashmatchError(ReasonCode.SERVER_UNREACHABLE, f"cannot start or reach {where}") from failure
+    # A local start can fail once on a loaded machine (its GCS misses a start-up timeout), so it gets a second
+    # try on a clean slate; a remote cluster that cannot be reached is reported at once.
+    attempts = LOCAL_START_ATTEMPTS if target.address is None else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            if target.address is None:  # "local": a new instance even where RAY_ADDRESS names a cluster
+                ray.init(address="local", num_cpus=max(1, target.actors or workers), include_dashboard=False, **quiet)
+            else:
+                ray.init(address=target.address, **quiet)
+            return
+        except Exception as failure:  # ConnectionError, RuntimeError, ValueError: Ray uses them all here
+            traceback.print_exc()  # into ray.log
+            ray.shutdown()  # what a failed start left running would make the next start fail too
+            if attempt == attempts:
+                where = "a local Ray instance" if target.address is None else f"the Ray cluster at {target.address}"
+                raise HashmatchError(ReasonCode.SERVER_UNREACHABLE, f"cannot start or reach {where}") from failure
+            print(f"hashmatch: local Ray start {attempt} of {attempts} failed; trying again", flush=True)
 
 
 def _job_failure() -> HashmatchError:
