@@ -4,13 +4,14 @@ negative lists, and the decision, with the evidence a removal or a referral need
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
+from engine.evidence.flood import FloodGuard, Hold
 from engine.index.factory import IndexBackend
 from engine.lists import HashList, ListAction
 from engine.query import QueryHashes
@@ -46,19 +47,24 @@ class MatchedEntry:
     action: ListAction
     negative: bool
     evidence: Mapping[str, Any] | None = field(default=None, compare=False)  # type-specific (vPDQ percentages)
+    quarantined: bool = False  # held for review by the flood guard: this match decides needs_review at most
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "list": self.list_name,
-            "list_version": self.list_version,
-            "entry_id": self.entry_id,
-            "signal_type": self.signal_type.value,
-            "external_id": self.external_id,
-            "classification": self.classification,
-            "distance": self.distance,
-            "dihedral_variant": self.dihedral_variant,
-            "action": self.action.value,
-        } | ({} if self.evidence is None else {"evidence": dict(self.evidence)})
+        return (
+            {
+                "list": self.list_name,
+                "list_version": self.list_version,
+                "entry_id": self.entry_id,
+                "signal_type": self.signal_type.value,
+                "external_id": self.external_id,
+                "classification": self.classification,
+                "distance": self.distance,
+                "dihedral_variant": self.dihedral_variant,
+                "action": self.action.value,
+            }
+            | ({} if self.evidence is None else {"evidence": dict(self.evidence)})
+            | ({"quarantined": True} if self.quarantined else {})
+        )
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,15 @@ def load_list(
 Hit = tuple[LoadedList, SignalType, SignalHit]
 
 
+@dataclass(frozen=True)
+class FloodWatch:
+    """The flood guard a serving matcher reports its matches to, and what to do when it holds an entry (keep
+    the hold, audit it, count it): shared by every matcher a server swaps in."""
+
+    guard: FloodGuard
+    on_hold: Callable[[Hold, str], None]
+
+
 class Matcher:
     """Matches queries against loaded list versions. Build a new Matcher to change versions (hot swap)."""
 
@@ -166,11 +181,13 @@ class Matcher:
         lists: list[LoadedList],
         quality_gate: int = DEFAULT_QUALITY_GATE,
         signal_options: Mapping[SignalType, object] | None = None,
+        flood: FloodWatch | None = None,
     ) -> None:
         self.store = store
         self.lists = lists
         self.quality_gate = quality_gate
         self.signal_options: Mapping[SignalType, object] = signal_options or {}
+        self.flood = flood
 
     @classmethod
     def from_store(
@@ -181,12 +198,13 @@ class Matcher:
         quality_gate: int = DEFAULT_QUALITY_GATE,
         gpu: KernelRuntime | None = None,
         signal_options: Mapping[SignalType, object] | None = None,
+        flood: FloodWatch | None = None,
     ) -> Matcher:
         """Every list with an active version (or the named ones), at its active version; with a verified GPU's
         runtime, large lists are searched on the device."""
         chosen = names if names else [h.name for h in store.lists() if h.active_version is not None]
         loaded = [load_list(store, name, backend=backend, gpu=gpu) for name in chosen]
-        return cls(store, loaded, quality_gate, signal_options)
+        return cls(store, loaded, quality_gate, signal_options, flood)
 
     @property
     def list_versions(self) -> dict[str, int]:
@@ -227,10 +245,11 @@ class Matcher:
         # image must cost what a flood of unlisted ones does.
         wanted = {h[2].entry_id for per_query in hits + (near or []) for h in per_query}
         evidence = self.store.evidence(wanted)
+        held = self._watch_floods(hits)
         elapsed = (time.perf_counter() - started) * 1000.0 / max(1, len(queries))
         versions = {loaded.spec.name: loaded.version for loaded in lists}
         verdicts = [
-            self._verdict(query, per_query, evidence, is_gated, elapsed, versions)
+            self._verdict(query, per_query, evidence, is_gated, elapsed, versions, held)
             for query, per_query, is_gated in zip(queries, hits, gated, strict=True)
         ]
         if near is None:
@@ -240,6 +259,21 @@ class Matcher:
             for verdict, per_query in zip(verdicts, near, strict=True)
         ]
 
+    def _watch_floods(self, hits: list[list[Hit]]) -> frozenset[int]:
+        """Each query's positive matches counted once per entry; the entries held for review after them."""
+        if self.flood is None:
+            return frozenset()
+        lists_of = {
+            hit.entry_id: loaded.spec.name
+            for per_query in hits
+            for loaded, _, hit in per_query
+            if not loaded.spec.negative
+        }
+        matched = [entry_id for per_query in hits for entry_id in {h[2].entry_id for h in per_query} & lists_of.keys()]
+        for hold in self.flood.guard.observe(matched):
+            self.flood.on_hold(hold, lists_of[hold.entry_id])
+        return self.flood.guard.held
+
     def _verdict(
         self,
         query: QueryHashes,
@@ -248,8 +282,9 @@ class Matcher:
         gated: bool,
         elapsed_ms: float,
         list_versions: dict[str, int],
+        held: frozenset[int] = frozenset(),
     ) -> Verdict:
-        ordered = _entries(hits, evidence)
+        ordered = [replace(m, quarantined=True) if m.entry_id in held else m for m in _entries(hits, evidence)]
         negative = tuple(m for m in ordered if m.negative)
         positive = [m for m in ordered if not m.negative]
         # A known false positive explains a perceptual match of its own type only if the query is at least as
@@ -264,10 +299,11 @@ class Matcher:
         positive = [m for m in positive if m not in suppressed]
         if not positive:
             decision = Decision.NO_MATCH
-        elif any(m.action is not ListAction.REVIEW for m in positive):
+        elif any(m.action is not ListAction.REVIEW and not m.quarantined for m in positive):
             decision = Decision.MATCH
         else:
             decision = Decision.NEEDS_REVIEW
+        held_reason = (ReasonCode.ENTRY_QUARANTINED,) if any(m.quarantined for m in positive) else ()
         return Verdict(
             decision=decision,
             matches=tuple(positive),
@@ -275,7 +311,7 @@ class Matcher:
             list_versions=list_versions,
             suppressed=suppressed,
             negative_matches=negative,
-            reasons=query.reasons + ((ReasonCode.QUALITY_TOO_LOW,) if gated else ()),
+            reasons=query.reasons + ((ReasonCode.QUALITY_TOO_LOW,) if gated else ()) + held_reason,
             elapsed_ms=elapsed_ms,
         )
 

@@ -43,7 +43,7 @@ from hashing.errors import HashmatchError, ReasonCode
 
 __all__ = ["LiveSignals"]  # re-exported: it lived here before the signal-type interface
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SEGMENT_ENTRIES = 65_536
 EVIDENCE_CHUNK = 50_000  # entry ids per evidence query (one JSON array parameter)
 
@@ -122,6 +122,41 @@ _MIGRATIONS: dict[int, str] = {
         entry_id INTEGER PRIMARY KEY,
         payload BLOB NOT NULL
     );
+    """,
+    # Evidence and safety controls (engine/evidence): prevalence counters (aggregates only: no upload or user
+    # identifier has a column), entries held for review by the flood guard, and reviewers' feedback.
+    4: """
+    CREATE TABLE prevalence (
+        day TEXT NOT NULL,
+        list TEXT NOT NULL,
+        classification TEXT NOT NULL,
+        signal_type TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        variant TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (day, list, classification, signal_type, decision, variant)
+    );
+    CREATE TABLE quarantine (
+        entry_id INTEGER PRIMARY KEY,
+        list TEXT NOT NULL,
+        since TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        list TEXT NOT NULL,
+        entry_id INTEGER NOT NULL,
+        signal_type TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        external_id TEXT,
+        kind TEXT NOT NULL,
+        note TEXT NOT NULL,
+        referral_id TEXT,
+        disabled_version INTEGER
+    );
+    CREATE INDEX feedback_by_time ON feedback (at);
     """,
 }
 

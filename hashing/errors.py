@@ -22,6 +22,7 @@ class ReasonCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     UNREADABLE = "UNREADABLE"
     QUALITY_TOO_LOW = "QUALITY_TOO_LOW"
+    ENTRY_QUARANTINED = "ENTRY_QUARANTINED"  # a matched entry is held for review (flood guard): needs_review at most
     SYMLINK_LOOP = "SYMLINK_LOOP"  # a directory link that leads back into a directory being walked
     ARCHIVE_LIMIT = "ARCHIVE_LIMIT"  # an archive member over the size, ratio or nesting limits (archive bombs)
     VIDEO_TOO_LONG = "VIDEO_TOO_LONG"  # a video over the duration or frame-count limit
@@ -49,12 +50,14 @@ class ReasonCode(StrEnum):
     LIST_NOT_FOUND = "LIST_NOT_FOUND"
     LIST_EXISTS = "LIST_EXISTS"
     VERSION_NOT_FOUND = "VERSION_NOT_FOUND"
+    ENTRY_NOT_FOUND = "ENTRY_NOT_FOUND"  # feedback or a release names an entry the list does not hold
     NO_ACTIVE_LIST = "NO_ACTIVE_LIST"
     INVALID_SETTING = "INVALID_SETTING"
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
     AUDIT_UNAVAILABLE = "AUDIT_UNAVAILABLE"  # the audit log cannot be opened or written (or another process writes it)
     AUDIT_TAMPERED = "AUDIT_TAMPERED"  # `audit verify`: a record changed, deleted, inserted or moved
     AUDIT_PARTIAL_TAIL = "AUDIT_PARTIAL_TAIL"  # `audit verify`: the last line is incomplete (a crash mid-append)
+    REFERRAL_INVALID = "REFERRAL_INVALID"  # `referrals export`: a record does not validate against the schema
 
     # The service
     OVERLOADED = "OVERLOADED"  # at its concurrency limit, or its decode memory budget stays full: retry later

@@ -1,0 +1,138 @@
+"""Flood quarantine: a list entry whose match rate jumps far above its own baseline is held for review.
+
+A bad entry (a blank frame, a logo, a hash of a common template) can suddenly match a large share of all
+uploads, and every one of those verdicts would remove an innocent upload. The guard keeps two exponentially
+decayed match counts per entry: a recent one (time constant `window_s`) and a baseline (`baseline_s`). Each
+is turned into a rate with the bias correction for the time the guard has been watching, so steady traffic
+reads the same in both from the first minute. An entry is held when its recent rate exceeds `multiple` times
+its baseline (never less than `floor_per_hour`) and its recent count reaches `min_matches`. A held entry's
+matches say `needs_review` instead of their list's automatic action until an admin releases it.
+
+The baseline begins when the guard does (a server start): an entry that floods from the first moment has no
+quieter past to jump from, and is caught only once a restart gives it one.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from hashing.errors import HashmatchError, ReasonCode
+
+
+@dataclass(frozen=True)
+class FloodSettings:
+    enabled: bool = True
+    multiple: float = 10.0  # recent rate over baseline rate that holds an entry
+    window_s: float = 300.0  # time constant of the recent rate
+    baseline_s: float = 86_400.0  # time constant of the baseline rate
+    min_matches: float = 30.0  # the recent decayed count an entry must reach first: a handful is never a flood
+    floor_per_hour: float = 1.0  # the least baseline an entry is held to (a rarely seen entry has almost none)
+
+    def __post_init__(self) -> None:
+        if self.multiple <= 1 or self.window_s <= 0 or self.baseline_s <= self.window_s:
+            raise HashmatchError(
+                ReasonCode.INVALID_SETTING,
+                "flood quarantine needs multiple > 1 and 0 < window_s < baseline_s",
+            )
+        if self.min_matches < 1 or self.floor_per_hour < 0:
+            raise HashmatchError(ReasonCode.INVALID_SETTING, "flood quarantine needs min_matches >= 1, floor >= 0")
+
+
+@dataclass(frozen=True)
+class Hold:
+    """An entry the guard has just held, with the rates that decided it (per hour)."""
+
+    entry_id: int
+    recent_per_hour: float
+    baseline_per_hour: float
+    recent_matches: float
+
+    @property
+    def detail(self) -> str:
+        return (
+            f"{self.recent_per_hour:.1f} matches/h recently against a baseline of {self.baseline_per_hour:.2f}/h "
+            f"({self.recent_matches:.0f} recent matches)"
+        )
+
+
+class _Rates:
+    __slots__ = ("baseline", "last", "recent")
+
+    def __init__(self, now: float) -> None:
+        self.recent = 0.0
+        self.baseline = 0.0
+        self.last = now
+
+
+class FloodGuard:
+    """Thread-safe. `observe` is called with the entries each batch matched; `held` is what is under review."""
+
+    def __init__(
+        self,
+        settings: FloodSettings = FloodSettings(),
+        clock: Callable[[], float] = time.monotonic,
+        held: Iterable[int] = (),
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.started = clock()
+        self._rates: dict[int, _Rates] = {}
+        self._held: frozenset[int] = frozenset(held)
+        self._lock = threading.Lock()
+
+    @property
+    def held(self) -> frozenset[int]:
+        return self._held  # replaced, never changed in place: readers need no lock
+
+    def observe(self, entry_ids: Iterable[int]) -> list[Hold]:
+        """Count one match of each id (an id twice is two matches); the entries this call newly holds."""
+        if not self.settings.enabled:
+            return []
+        settings, now = self.settings, self.clock()
+        holds: list[Hold] = []
+        with self._lock:
+            watched = max(now - self.started, 1e-9)
+            recent_span = settings.window_s * -math.expm1(-watched / settings.window_s)
+            baseline_span = settings.baseline_s * -math.expm1(-watched / settings.baseline_s)
+            floor = settings.floor_per_hour / 3600.0
+            for entry_id in entry_ids:
+                rates = self._rates.get(entry_id)
+                if rates is None:
+                    rates = self._rates[entry_id] = _Rates(now)
+                elapsed = now - rates.last
+                rates.recent = rates.recent * math.exp(-elapsed / settings.window_s) + 1.0
+                rates.baseline = rates.baseline * math.exp(-elapsed / settings.baseline_s) + 1.0
+                rates.last = now
+                if entry_id in self._held or rates.recent < settings.min_matches:
+                    continue
+                recent = rates.recent / max(recent_span, 1e-9)
+                baseline = max(rates.baseline / max(baseline_span, 1e-9), floor)
+                if recent > settings.multiple * baseline:
+                    self._held = self._held | {entry_id}
+                    holds.append(Hold(entry_id, recent * 3600, baseline * 3600, rates.recent))
+        return holds
+
+    def release(self, entry_id: int) -> bool:
+        """Automatic action again for this entry (False: it was not held). A reviewer who releases it found
+        its rate legitimate (a newly listed image spreading), so that rate becomes its baseline: it is held
+        again only if it jumps `multiple` times above that."""
+        with self._lock:
+            if entry_id not in self._held:
+                return False
+            self._held = self._held - {entry_id}
+            rates = self._rates.get(entry_id)
+            if rates is not None:
+                watched = max(self.clock() - self.started, 1e-9)
+                recent_rate = rates.recent / (self.settings.window_s * -math.expm1(-watched / self.settings.window_s))
+                baseline_span = self.settings.baseline_s * -math.expm1(-watched / self.settings.baseline_s)
+                rates.baseline = max(rates.baseline, recent_rate * baseline_span)
+            return True
+
+    def replace_held(self, entry_ids: Iterable[int]) -> None:
+        """The held set as the store now has it (another process may have released or held entries)."""
+        with self._lock:
+            self._held = frozenset(entry_ids)

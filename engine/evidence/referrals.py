@@ -1,0 +1,131 @@
+"""Referral records: for each verdict that matched a list whose action is `refer`, the facts a reviewer needs
+to file an NCMEC CyberTipline report about the file, shaped after that report's file fields
+(`referral.schema.json` beside this module). hashmatch never submits a report: a person reviews and files.
+
+Records are written to the audit log (kind `referral`), so they share its hash chain; `hashmatch referrals
+export` reads them back, marks those a reviewer has recorded viewing (feedback with `--viewed`), and checks
+each against the schema. What the request did not carry (an upload or user id; an MD5 when only a PDQ was
+sent) is null and named in `absent`: never invented.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from engine.audit.log import export
+from engine.lists import ListAction
+from engine.matcher import Decision, Verdict
+from engine.signals import SignalType
+from hashing.errors import HashmatchError, ReasonCode
+
+REFERRAL_KIND = "referral"
+SCHEMA_ID = "hashmatch.referral/1"
+
+
+@dataclass(frozen=True)
+class ClientIds:
+    """The platform's identifiers of an upload, passed through from the request untouched."""
+
+    upload_id: str | None = None
+    user_id: str | None = None
+
+
+NO_CLIENT_IDS = ClientIds()
+
+
+def referral_of(
+    verdict: Verdict, client: ClientIds, when: str, reporter: Mapping[str, str], list_sources: Mapping[str, str]
+) -> dict[str, Any] | None:
+    """The referral of one verdict (None when it refers nothing: no match, or only held or non-refer ones).
+    `reporter` holds host, actor and method."""
+    if verdict.decision is not Decision.MATCH:
+        return None
+    referred = [m for m in verdict.matches if m.action is ListAction.REFER and not m.quarantined]
+    if not referred:
+        return None
+    query = verdict.query
+    file: dict[str, Any] = {
+        "original_file_md5": query.md5.hex() if query.md5 else None,
+        "original_file_sha256": query.sha256.hex() if query.sha256 else None,
+        "pdq": query.pdq.hex() if query.pdq else None,
+        "pdq_quality": query.pdq.quality if query.pdq else None,
+    }
+    video = query.others.get(SignalType.VPDQ)
+    if video is not None:
+        file["vpdq_sha256"] = video.value.hex()
+    ids = {"upload_id": client.upload_id or None, "user_id": client.user_id or None}
+    absent = [name for name, value in ids.items() if value is None]
+    absent += [name for name in ("original_file_md5", "original_file_sha256", "pdq") if file[name] is None]
+    return {
+        "schema": SCHEMA_ID,
+        "referral_id": uuid.uuid4().hex,
+        "incident_time": when,
+        "reported_by": dict(reporter),
+        "file": file,
+        "matches": [
+            {
+                "list": m.list_name,
+                "list_version": m.list_version,
+                "list_source": list_sources.get(m.list_name, "unknown"),
+                "entry_id": m.entry_id,
+                "external_id": m.external_id,
+                "industry_classification": m.classification,
+                "signal_type": m.signal_type.value,
+                "distance": m.distance,
+                "dihedral_variant": m.dihedral_variant,
+            }
+            | ({} if m.evidence is None else {"video": dict(m.evidence)})
+            for m in referred
+        ],
+        "client": ids,
+        "file_viewed_by_person": False,
+        "absent": absent,
+    }
+
+
+@cache
+def schema() -> dict[str, Any]:
+    text = resources.files("engine.evidence").joinpath("referral.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def schema_problems(record: Mapping[str, Any]) -> list[str]:
+    """Where the record breaks the schema (empty: it validates)."""
+    validator = jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.FormatChecker())
+    return [
+        f"{'/'.join(str(p) for p in error.absolute_path) or '(record)'}: {error.message}"
+        for error in sorted(validator.iter_errors(record), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+
+
+def referrals(audit_path: str | os.PathLike[str], since: str | None = None) -> Iterator[dict[str, Any]]:
+    """The referral records of an audit log (incident time >= since), as a reviewer's export shows them:
+    `file_viewed_by_person` true, with who and when, where feedback recorded a viewing. HashmatchError
+    REFERRAL_INVALID at the first record the schema refuses (an export is complete or refused)."""
+    viewed: dict[str, dict[str, str]] = {}
+    found: list[dict[str, Any]] = []
+    for record in export(audit_path, since=None):
+        if record["kind"] == "feedback" and record["data"].get("viewed") and record["data"].get("referral_id"):
+            viewed.setdefault(record["data"]["referral_id"], {"by": record["actor"], "at": record["time"]})
+        elif record["kind"] == REFERRAL_KIND and (since is None or record["data"]["incident_time"] >= since):
+            found.append(record["data"])
+    for data in found:
+        seen = viewed.get(data["referral_id"])
+        shown = data | ({"file_viewed_by_person": True, "viewed": seen} if seen else {})
+        problems = schema_problems(shown)
+        if problems:
+            raise HashmatchError(
+                ReasonCode.REFERRAL_INVALID,
+                f"referral {data.get('referral_id')} does not validate against the schema: {problems[0]}",
+            )
+        yield shown
