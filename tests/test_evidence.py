@@ -201,11 +201,16 @@ def test_only_refer_lists_and_automatic_matches_make_referrals(store: Store) -> 
 def test_referrals_export_from_the_audit_log_with_viewings_and_since(store: Store, tmp_path: Path) -> None:
     verdict = Matcher.from_store(store).match(query(0))
     log_path = tmp_path / "a.audit.jsonl"
+    made = [
+        referral_of(verdict, ClientIds("u"), f"{day}T10:00:00+00:00", REPORTER, {"csam": "ncmec"})
+        for day in ("2026-12-01", "2026-12-03")
+    ]
     with AuditLog(log_path) as log:
-        for day in ("2026-12-01", "2026-12-03"):
-            record = referral_of(verdict, ClientIds("u"), f"{day}T10:00:00+00:00", REPORTER, {"csam": "ncmec"})
-            assert record is not None
-            log.append("token:t", REFERRAL_KIND, record)
+        for made_record in made:
+            assert made_record is not None
+            log.append("token:t", REFERRAL_KIND, made_record)
+        record = made[-1]
+        assert record is not None
         log.append("os:alice", "feedback", {"referral_id": record["referral_id"], "viewed": True})
     exported = list(referrals(log_path, since="2026-12-02"))
     assert len(exported) == 1 and exported[0]["referral_id"] == record["referral_id"]
