@@ -15,10 +15,20 @@ from typing import Any, TypeVar
 import grpc
 
 from engine.audit.records import import_record
+from engine.evidence import holds
+from engine.evidence.feedback import FeedbackKind, give_feedback
 from engine.importers.formats import ImportFormat, detect_format_of_text, records_from_text
 from engine.importers.records import ParsedRecord
 from engine.importing import ImportGuard, ImportMode, ImportReport, import_records
-from engine.lists import DEFAULT_THRESHOLD, HashList, ListAction, ListSettingsError, SourceProgramme
+from engine.lists import (
+    DEFAULT_THRESHOLD,
+    HashList,
+    ListAction,
+    ListSettings,
+    ListSettingsError,
+    ListVersion,
+    SourceProgramme,
+)
 from engine.signals import DEFAULT_LIST_TYPES, SignalValueError, signal_type_named
 from engine.store import ListExistsError, StoreError
 from grpc_api.gate import CALLER
@@ -26,7 +36,7 @@ from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2_grpc as pb_grpc
 from grpc_api.matcher_service import observed
 from grpc_api.serving import ServingState
-from hashing.errors import ReasonCode
+from hashing.errors import HashmatchError, ReasonCode
 
 log = logging.getLogger("hashmatch.server")
 E = TypeVar("E", bound=StrEnum)
@@ -114,19 +124,7 @@ class AdminService(pb_grpc.ListAdminServicer):
         def run() -> pb.ListVersionsResponse:
             active = self.state.store.get_list(request.list).active_version
             return pb.ListVersionsResponse(
-                versions=[
-                    pb.ListVersion(
-                        version=v.number,
-                        created_at=v.created_at,
-                        kind=v.kind,
-                        added=v.added,
-                        removed=v.removed,
-                        total=v.total,
-                        rejected=v.rejected,
-                        active=v.number == active,
-                    )
-                    for v in self.state.store.versions(request.list)
-                ]
+                versions=[_version_to_proto(v, v.number == active) for v in self.state.store.versions(request.list)]
             )
 
         return observed(self.state, "ListVersions", context, run)
@@ -157,6 +155,83 @@ class AdminService(pb_grpc.ListAdminServicer):
             )
 
         return observed(self.state, "Status", context, run)
+
+    def ChangeSettings(  # noqa: N802
+        self, request: pb.ChangeSettingsRequest, context: grpc.ServicerContext
+    ) -> pb.ListVersion:
+        def run() -> pb.ListVersion:
+            store = self.state.store
+            latest = store.latest_settings(request.list)
+            wanted = ListSettings(
+                threshold=request.threshold if request.HasField("threshold") else latest.threshold,
+                action=_choice(ListAction, request.action, "action") if request.action else latest.action,
+                negative=latest.negative,
+            )
+            version = store.change_settings(request.list, wanted)
+            if version is None:
+                number = store.latest_version(request.list)
+                return _version_to_proto(next(v for v in store.versions(request.list) if v.number == number), True)
+            self._audit(
+                "list_settings",
+                {"list": request.list, "version": version.number, "changes": wanted.changes_from(latest)},
+            )
+            self.state.reload()
+            return _version_to_proto(version, True)
+
+        return observed(self.state, "ChangeSettings", context, run)
+
+    def GiveFeedback(self, request: pb.FeedbackRequest, context: grpc.ServicerContext) -> pb.FeedbackResponse:  # noqa: N802
+        def run() -> pb.FeedbackResponse:
+            given = give_feedback(
+                self.state.store,
+                request.list,
+                int(request.entry_id),
+                _choice(FeedbackKind, request.kind, "feedback kind"),
+                f"token:{CALLER.get()}",
+                request.note,
+                disable=request.disable,
+                referral_id=request.referral_id or None,
+            )
+            self._audit("feedback", given.audit_data(request.viewed))
+            if given.disabled_version is not None:
+                self.state.reload()
+            return pb.FeedbackResponse(feedback_id=given.id, disabled_version=given.disabled_version or 0)
+
+        return observed(self.state, "GiveFeedback", context, run)
+
+    def HeldEntries(  # noqa: N802
+        self, request: pb.HeldEntriesRequest, context: grpc.ServicerContext
+    ) -> pb.HeldEntriesResponse:
+        def run() -> pb.HeldEntriesResponse:
+            return pb.HeldEntriesResponse(entries=[_held_to_proto(h) for h in holds.held_entries(self.state.store)])
+
+        return observed(self.state, "HeldEntries", context, run)
+
+    def ReleaseEntry(self, request: pb.ReleaseEntryRequest, context: grpc.ServicerContext) -> pb.HeldEntry:  # noqa: N802
+        def run() -> pb.HeldEntry:
+            released = self.state.release(int(request.entry_id), CALLER.get())
+            if released is None:
+                raise HashmatchError(ReasonCode.ENTRY_NOT_FOUND, f"entry {request.entry_id} is not held for review")
+            return _held_to_proto(released)
+
+        return observed(self.state, "ReleaseEntry", context, run)
+
+
+def _held_to_proto(held: holds.HeldEntry) -> pb.HeldEntry:
+    return pb.HeldEntry(entry_id=held.entry_id, list=held.list_name, since=held.since, detail=held.detail)
+
+
+def _version_to_proto(version: ListVersion, active: bool) -> pb.ListVersion:
+    return pb.ListVersion(
+        version=version.number,
+        created_at=version.created_at,
+        kind=version.kind,
+        added=version.added,
+        removed=version.removed,
+        total=version.total,
+        rejected=version.rejected,
+        active=active,
+    )
 
 
 def _report_to_proto(report: ImportReport) -> pb.ImportListResponse:

@@ -1,7 +1,7 @@
 """Per-client API tokens with roles, stored hashed, and the token file as a running server sees it.
 
 Tokens travel as `authorization: Bearer <token>` metadata. The token file holds only SHA-256 digests of
-the tokens (JSON: [{"name": ..., "sha256": ..., "role": "matcher" | "admin"}]), so reading it does not
+the tokens (JSON: [{"name": ..., "sha256": ..., "role": "matcher" | "admin" | "auditor"}]), so reading it does not
 reveal a token. Writes are atomic (a temporary file renamed over it, owner-only from the first byte), and a
 running server reloads the file when it changes: a token added, rotated or removed takes effect within
 `TokenSource.check_s` seconds, without a restart.
@@ -26,7 +26,8 @@ log = logging.getLogger("hashmatch.auth")
 
 class Role(StrEnum):
     MATCHER = "matcher"
-    ADMIN = "admin"  # everything a matcher may do, and list administration
+    ADMIN = "admin"  # everything a matcher may do, list administration, and reading the evidence
+    AUDITOR = "auditor"  # reads the audit log, referrals, feedback and statistics; matches and changes nothing
 
 
 @dataclass(frozen=True)

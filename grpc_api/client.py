@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from engine.evidence.referrals import ClientIds
 from engine.matcher import QueryHashes
 from grpc_api.convert import hashes_to_proto
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
@@ -47,6 +48,7 @@ class HashmatchClient:
         self.timeout_s = timeout_s
         self.matcher = pb_grpc.MatcherStub(self.channel)
         self.admin = pb_grpc.ListAdminStub(self.channel)
+        self.audit = pb_grpc.AuditStub(self.channel)
 
     def __enter__(self) -> HashmatchClient:
         return self
@@ -67,9 +69,10 @@ class HashmatchClient:
         upload_id: str = "",
         timeout_s: float | None = None,
         options: pb.MatchOptions | None = None,
+        user_id: str = "",
         **fields: str,
     ) -> pb.MatchResponse:
-        metadata = pb.ClientMetadata(upload_id=upload_id, fields=fields)
+        metadata = pb.ClientMetadata(upload_id=upload_id, user_id=user_id, fields=fields)
         request = pb.MatchRequest(client_id=client_id, media=media, metadata=metadata, options=options)
         return self._call(self.matcher.Match, request, timeout_s)
 
@@ -110,9 +113,19 @@ class HashmatchClient:
         queries: list[tuple[str, QueryHashes]],
         timeout_s: float | None = None,
         options: pb.MatchOptions | None = None,
+        clients: list[ClientIds] | None = None,
     ) -> pb.MatchHashesResponse:
+        """`clients[i]`: the upload and user ids of query i, for referral records (none: not given)."""
+        ids = clients or [ClientIds()] * len(queries)
         request = pb.MatchHashesRequest(
-            queries=[pb.HashQuery(client_id=client_id, hashes=hashes_to_proto(q)) for client_id, q in queries],
+            queries=[
+                pb.HashQuery(
+                    client_id=client_id,
+                    hashes=hashes_to_proto(q),
+                    metadata=pb.ClientMetadata(upload_id=who.upload_id or "", user_id=who.user_id or ""),
+                )
+                for (client_id, q), who in zip(queries, ids, strict=True)
+            ],
             options=options,
         )
         return self._call(self.matcher.MatchHashes, request, timeout_s)
@@ -145,3 +158,36 @@ class HashmatchClient:
 
     def status(self) -> pb.StatusResponse:
         return self._call(self.admin.Status, pb.StatusRequest())
+
+    def change_settings(self, name: str, threshold: int | None = None, action: str = "") -> pb.ListVersion:
+        return self._call(
+            self.admin.ChangeSettings, pb.ChangeSettingsRequest(list=name, threshold=threshold, action=action)
+        )
+
+    def give_feedback(self, name: str, entry_id: int, kind: str, **options: Any) -> pb.FeedbackResponse:
+        """options: note, disable, referral_id, viewed (pb.FeedbackRequest's fields)."""
+        request = pb.FeedbackRequest(list=name, entry_id=entry_id, kind=kind, **options)
+        return self._call(self.admin.GiveFeedback, request)
+
+    def held_entries(self) -> pb.HeldEntriesResponse:
+        return self._call(self.admin.HeldEntries, pb.HeldEntriesRequest())
+
+    def release_entry(self, entry_id: int) -> pb.HeldEntry:
+        return self._call(self.admin.ReleaseEntry, pb.ReleaseEntryRequest(entry_id=entry_id))
+
+    def export_audit(self, since: str = "") -> Iterator[str]:
+        """The audit log's records as JSON lines (an auditor or admin token)."""
+        return self._lines(self.audit.ExportAudit, since)
+
+    def export_referrals(self, since: str = "") -> Iterator[str]:
+        return self._lines(self.audit.ExportReferrals, since)
+
+    def export_feedback(self, since: str = "") -> Iterator[str]:
+        return self._lines(self.audit.ExportFeedback, since)
+
+    def stats(self, by: list[str], since: str = "", min_cell: int = 0) -> pb.StatsResponse:
+        return self._call(self.audit.Stats, pb.StatsRequest(by=by, since=since, min_cell=min_cell))
+
+    def _lines(self, method: Any, since: str) -> Iterator[str]:
+        for chunk in method(pb.ExportRequest(since=since), timeout=self.timeout_s * 10, metadata=self.metadata):
+            yield from chunk.lines

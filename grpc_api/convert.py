@@ -108,6 +108,7 @@ def _entry(match: MatchedEntry) -> pb.MatchedEntry:
         action=match.action.value,
         negative=match.negative,
         video=_video_evidence(match.evidence) if match.signal_type is SignalType.VPDQ and match.evidence else None,
+        quarantined=match.quarantined,
     )
 
 
@@ -172,6 +173,7 @@ def _entry_from_proto(message: pb.MatchedEntry, negative: bool) -> MatchedEntry:
         action=ListAction(message.action),
         negative=negative,
         evidence=_evidence_from_proto(message),
+        quarantined=message.quarantined,
     )
 
 

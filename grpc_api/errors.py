@@ -20,6 +20,9 @@ REASON_KEY = "hashmatch-reason"
 _STATUS_OF_REASON = {
     ReasonCode.LIST_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ReasonCode.VERSION_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ReasonCode.ENTRY_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ReasonCode.AUDIT_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ReasonCode.REFERRAL_INVALID: grpc.StatusCode.FAILED_PRECONDITION,
     ReasonCode.LIST_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
     ReasonCode.NO_ACTIVE_LIST: grpc.StatusCode.FAILED_PRECONDITION,
     ReasonCode.LIST_WOULD_SHRINK: grpc.StatusCode.FAILED_PRECONDITION,

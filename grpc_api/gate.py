@@ -2,9 +2,11 @@
 
 * Health checking and reflection are open, and never compete with matching: they take no slot.
 * ListAdmin needs an admin token and takes no matching slot either, so an admin can always roll back.
-* Matcher calls need a token (any role) and a slot: at most `max_calls` at once (more are refused with
-  RESOURCE_EXHAUSTED, reason OVERLOADED, not queued), and at most `max_streams_per_token` open MatchStreams
-  per token (TOO_MANY_STREAMS): one client's idle streams cannot lock the others out.
+* Audit (reading the evidence) needs an auditor or admin token, and takes no matching slot.
+* Matcher calls need a matcher or admin token (an auditor reads, it does not match) and a slot: at most
+  `max_calls` at once (more are refused with RESOURCE_EXHAUSTED, reason OVERLOADED, not queued), and at most
+  `max_streams_per_token` open MatchStreams per token (TOO_MANY_STREAMS): one client's idle streams cannot
+  lock the others out.
 * `authorization` must appear once: two headers are refused rather than one of them picked.
 Without a token source (--no-auth, loopback only) every caller is one client, "anonymous".
 """
@@ -25,6 +27,7 @@ from hashing.errors import ReasonCode
 
 OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 ADMIN_METHODS = "/hashmatch.v1.ListAdmin/"
+AUDIT_METHODS = "/hashmatch.v1.Audit/"
 STREAM_METHOD = "/hashmatch.v1.Matcher/MatchStream"
 VIDEO_UPLOAD_METHOD = "/hashmatch.v1.Matcher/MatchVideo"  # an upload holds its slot as long as a stream
 ANONYMOUS = "anonymous"
@@ -79,7 +82,7 @@ class Gate(grpc.ServerInterceptor):
         who, refusal = self._identify(details.invocation_metadata or (), method)
         if refusal is not None:
             return _refusing(handler, *refusal)
-        if method.startswith(ADMIN_METHODS):
+        if method.startswith((ADMIN_METHODS, AUDIT_METHODS)):
             return _as_caller(handler, who)
         return self._admitted(handler, who, stream=method in (STREAM_METHOD, VIDEO_UPLOAD_METHOD))
 
@@ -96,8 +99,10 @@ class Gate(grpc.ServerInterceptor):
         record = self.tokens.current().authenticate(token.strip())
         if record is None:
             return "", (ReasonCode.UNAUTHENTICATED, "unknown or revoked token")
-        if method.startswith(ADMIN_METHODS) and record.role is not Role.ADMIN:
-            return "", (ReasonCode.PERMISSION_DENIED, f"token {record.name!r} lacks the admin role")
+        allowed = _ROLES_OF.get(method.split("/")[1], (Role.MATCHER, Role.ADMIN))
+        if record.role not in allowed:
+            needed = " or ".join(role.value for role in allowed)
+            return "", (ReasonCode.PERMISSION_DENIED, f"token {record.name!r} ({record.role}) lacks the {needed} role")
         return record.name, None
 
     def _admitted(self, handler: grpc.RpcMethodHandler, who: str, stream: bool) -> grpc.RpcMethodHandler:
@@ -144,8 +149,25 @@ class Gate(grpc.ServerInterceptor):
         return _like(handler, unary_unary=unary)
 
 
+# Who may call each service (by its full name); anything else is the Matcher's.
+_ROLES_OF = {
+    ADMIN_METHODS.strip("/").split("/")[0]: (Role.ADMIN,),
+    AUDIT_METHODS.strip("/").split("/")[0]: (Role.AUDITOR, Role.ADMIN),
+}
+
+
 def _as_caller(handler: grpc.RpcMethodHandler, who: str) -> grpc.RpcMethodHandler:
-    """An admin handler (unary) that runs with CALLER set to its token's name."""
+    """An admin or audit handler (unary, or an export's server stream) that runs with CALLER set to its
+    token's name."""
+    if handler.response_streaming:
+
+        def exporting(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            CALLER.set(who)
+            yield from handler.unary_stream(request, context)
+
+        return grpc.unary_stream_rpc_method_handler(
+            exporting, handler.request_deserializer, handler.response_serializer
+        )
 
     def unary(request: Any, context: grpc.ServicerContext) -> Any:
         CALLER.set(who)

@@ -59,6 +59,8 @@ def add_service(server: grpc.Server, service_name: str, servicer: object) -> Non
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(_unary(behaviour), parse, serialize)
         elif method.client_streaming:  # MatchVideo: its body refuses a Malformed chunk
             handlers[method.name] = grpc.stream_unary_rpc_method_handler(behaviour, parse, serialize)
+        elif method.server_streaming:  # the Audit service's exports
+            handlers[method.name] = grpc.unary_stream_rpc_method_handler(_unary(behaviour), parse, serialize)
         else:  # pragma: no cover - hashmatch.v1 has no such method
             raise ValueError(f"{service.full_name}/{method.name}: unsupported streaming kind")
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))

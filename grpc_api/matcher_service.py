@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import grpc
 
+from engine.evidence.referrals import ClientIds
 from engine.matcher import MAX_NEAREST, MatchScope, Verdict
 from engine.signal_types.vpdq import DEFAULT_OPTIONS as DEFAULT_VIDEO_OPTIONS
 from engine.signal_types.vpdq import FrameRule, VpdqMatchOptions
@@ -90,6 +91,11 @@ def _video_options(options: pb.MatchOptions, defaults: VpdqMatchOptions) -> dict
     return {SignalType.VPDQ: chosen}
 
 
+def client_ids(metadata: pb.ClientMetadata) -> ClientIds:
+    """The platform's upload and user ids as the request carried them (empty: not given)."""
+    return ClientIds(metadata.upload_id or None, metadata.user_id or None)
+
+
 def _check_metadata(metadata: pb.ClientMetadata) -> None:
     size = metadata.ByteSize()
     if size > MAX_METADATA_BYTES:
@@ -112,6 +118,7 @@ class MatcherService(pb_grpc.MatcherServicer):
         started: float,
         actor: str,
         method: str,
+        metadata: pb.ClientMetadata,
     ) -> pb.Verdict:
         """Media that cannot be decoded is still matched on its exact digests; the verdict's reasons say
         why it has no PDQ (UNDECODABLE, UNSUPPORTED_FORMAT, TOO_LARGE), and media_error gives the detail.
@@ -126,7 +133,7 @@ class MatcherService(pb_grpc.MatcherServicer):
         left = context.time_remaining() if context is not None else None
         timeout = ITEM_TIMEOUT_S if left is None or left > ITEM_TIMEOUT_S else max(left, 0.0)
         verdict = self.state.batcher.match(found.query, scope, timeout=timeout)
-        self.state.record([verdict], actor, method)
+        self.state.record([verdict], actor, method, [client_ids(metadata)])
         message = verdict_to_proto(replace(verdict, elapsed_ms=(time.perf_counter() - started) * 1e3))
         if found.error is not None:
             message.media_error.CopyFrom(pb.Error(reason=str(found.error.reason), detail=found.error.detail))
@@ -169,7 +176,9 @@ class MatcherService(pb_grpc.MatcherServicer):
             media = bytes(data)
             del data
             scope = self._scope(first.options)
-            verdict = self._verdict_for_media(media, scope, context, started, CALLER.get(), "MatchVideo")
+            verdict = self._verdict_for_media(
+                media, scope, context, started, CALLER.get(), "MatchVideo", first.metadata
+            )
             return pb.MatchResponse(client_id=first.client_id, metadata=first.metadata, verdict=verdict)
 
         return observed(self.state, "MatchVideo", context, run)
@@ -179,7 +188,9 @@ class MatcherService(pb_grpc.MatcherServicer):
             started = time.perf_counter()
             _check_metadata(request.metadata)
             scope = self._scope(request.options)
-            verdict = self._verdict_for_media(request.media, scope, context, started, CALLER.get(), "Match")
+            verdict = self._verdict_for_media(
+                request.media, scope, context, started, CALLER.get(), "Match", request.metadata
+            )
             return pb.MatchResponse(client_id=request.client_id, metadata=request.metadata, verdict=verdict)
 
         return observed(self.state, "Match", context, run)
@@ -202,7 +213,8 @@ class MatcherService(pb_grpc.MatcherServicer):
                     raise CallerGoneError("the caller went away")
                 verdicts.extend(matcher.match_many(queries[start : start + HASH_CHUNK], scope))
             elapsed_ms = (time.perf_counter() - started) * 1e3  # the queries are answered together
-            self.state.record(verdicts, CALLER.get(), "MatchHashes")
+            clients = [client_ids(q.metadata) for q in request.queries]
+            self.state.record(verdicts, CALLER.get(), "MatchHashes", clients)
             return pb.MatchHashesResponse(
                 results=[
                     pb.MatchResponse(client_id=q.client_id, verdict=verdict_to_proto(replace(v, elapsed_ms=elapsed_ms)))
@@ -293,7 +305,9 @@ class MatcherService(pb_grpc.MatcherServicer):
             started = time.perf_counter()
             _check_metadata(request.metadata)
             scope = self._scope(request.options)
-            verdict = self._verdict_for_media(request.media, scope, None, started, actor, "MatchStream")
+            verdict = self._verdict_for_media(
+                request.media, scope, None, started, actor, "MatchStream", request.metadata
+            )
             return pb.MatchResponse(client_id=request.client_id, metadata=request.metadata, verdict=verdict)
         except HashmatchError as exc:
             self.state.metrics.errors.labels(str(exc.reason)).inc()
@@ -357,10 +371,18 @@ class _StreamWindow:
 
 def observed(state: ServingState, method: str, context: grpc.ServicerContext, run: Callable[[], T]) -> T:
     """Run an RPC body: metrics, one structured log line (never media), and typed errors -> status codes."""
+    with handled(state, method, context):
+        return run()
+    raise AssertionError("unreachable: handled() aborts the call on every error")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def handled(state: ServingState, method: str, context: grpc.ServicerContext) -> Iterator[None]:
+    """What `observed` does, for a body that is not one call (a server-streaming method's generator)."""
     started = time.perf_counter()
     code = "OK"
     try:
-        return run()
+        yield
     except HashmatchError as exc:
         code = status_of(exc.reason).name
         state.metrics.errors.labels(str(exc.reason)).inc()

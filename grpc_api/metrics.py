@@ -37,3 +37,22 @@ class ServerMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
             registry=self.registry,
         )
+        # Evidence controls (engine/evidence): the prevalence counters (the same counts `hashmatch stats` gives,
+        # without its small-cell suppression: scrape them only where the raw counts may be seen), entries the
+        # flood guard holds for review, and referral records written.
+        self.prevalence = Counter(
+            "hashmatch_prevalence_total",
+            "verdicts by their closest match's list, classification, signal type and dihedral variant, and decision",
+            ["list", "classification", "signal_type", "decision", "variant"],
+            registry=self.registry,
+        )
+        self.holds = Counter(
+            "hashmatch_flood_holds_total",
+            "entries the flood guard held for review, by list",
+            ["list"],
+            registry=self.registry,
+        )
+        self.held = Gauge("hashmatch_entries_held", "entries held for review now", registry=self.registry)
+        self.referrals = Counter(
+            "hashmatch_referrals_total", "referral records written to the audit log", registry=self.registry
+        )

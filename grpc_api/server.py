@@ -29,9 +29,12 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from engine.audit.checkpoints import Signer
 from engine.audit.log import AuditLog, default_audit_path
+from engine.evidence.flood import FloodSettings
+from engine.lists import ListAction
 from engine.signal_types.vpdq import VpdqMatchOptions
 from engine.store import Store
 from grpc_api.admin_service import AdminService
+from grpc_api.audit_service import AuditService
 from grpc_api.auth import TokenSource
 from grpc_api.errors import REASON_KEY
 from grpc_api.gate import Gate, Slots
@@ -118,6 +121,8 @@ class ServerConfig:
     audit: bool = True
     audit_key: Path | None = None  # an Ed25519 private key (hashmatch audit keygen): signed checkpoints
     audit_checkpoint_s: float = 3600.0  # how often, and once more at stop
+    # Flood quarantine: an entry matching far above its own baseline is held for review (engine/evidence/flood).
+    flood: FloodSettings = field(default_factory=FloodSettings)
 
 
 class ServerStartError(HashmatchError):
@@ -150,6 +155,7 @@ class RunningServer:
         self.state.batcher.close()  # lookups still waiting fail now instead of never
         close_hasher(self.state.pdq)
         self.item_pool.shutdown(wait=True, cancel_futures=True)
+        self.state.flush_counts()  # every verdict served is counted before the store closes
         self.state.store.close()
         audit = self.state.audit
         if audit is not None and not audit.closed:  # stop() may be called twice
@@ -186,7 +192,12 @@ def _start(config: ServerConfig, metrics: ServerMetrics, metrics_http: Any) -> R
             store.close()
             raise
         audit.append("system", "server_started", {"address": config.address, "lists": list(config.lists)})
-    state = ServingState(store, config.lists, decode, budget, metrics, device, config.video, config.video_match, audit)
+    state = ServingState(
+        store, config.lists, decode, budget, metrics, device, config.video, config.video_match, audit, config.flood
+    )
+    if audit is None and any(loaded.spec.action is ListAction.REFER for loaded in state.matcher.lists):
+        # Referral records live in the audit log: without it, matches of `refer` lists leave none.
+        log.warning(json.dumps({"event": "referrals_off", "reason": "the audit log is off"}))
     slots = Slots(config.max_concurrent_rpcs, config.max_streams_per_token)
     tokens = TokenSource(config.tokens_path, config.token_check_s) if config.tokens_path else None
     # Every admitted matching call gets a thread (an open stream holds one for its whole life), and a reserve
@@ -205,11 +216,13 @@ def _start(config: ServerConfig, metrics: ServerMetrics, metrics_http: Any) -> R
     server = grpc.server(pool, interceptors=[Gate(tokens, slots)], options=options)
     add_service(server, "Matcher", MatcherService(state, item_pool, config.stream))
     add_service(server, "ListAdmin", AdminService(state))
+    add_service(server, "Audit", AuditService(state))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = [
         pb.DESCRIPTOR.services_by_name["Matcher"].full_name,
         pb.DESCRIPTOR.services_by_name["ListAdmin"].full_name,
+        pb.DESCRIPTOR.services_by_name["Audit"].full_name,
         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
         reflection.SERVICE_NAME,
         REFLECTION_V1,
@@ -217,7 +230,7 @@ def _start(config: ServerConfig, metrics: ServerMetrics, metrics_http: Any) -> R
     _enable_reflection(services, server)
     port = _bind(server, config)
     server.start()
-    for name in ("", *services[:2]):
+    for name in ("", *services[:3]):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     state.watch_store(config.reload_interval_s)
     log.info(

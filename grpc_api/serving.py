@@ -13,10 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Sequence
 
-from engine.audit.log import AuditLog
+from engine.audit.log import AuditLog, now
 from engine.audit.records import match_record
-from engine.matcher import Matcher, MatchScope, QueryHashes, Verdict
+from engine.evidence import holds
+from engine.evidence.flood import FloodGuard, FloodSettings, Hold
+from engine.evidence.prevalence import PrevalenceCounters, PrevalenceKey
+from engine.evidence.referrals import NO_CLIENT_IDS, REFERRAL_KIND, ClientIds, referral_of
+from engine.matcher import FloodWatch, Matcher, MatchScope, QueryHashes, Verdict
 from engine.media_query import MediaQueries
 from engine.signal_types.vpdq import DEFAULT_OPTIONS as DEFAULT_VIDEO_OPTIONS
 from engine.signal_types.vpdq import VpdqMatchOptions
@@ -27,6 +32,7 @@ from grpc_api.metrics import ServerMetrics
 from hashing.decode import DecodeOptions
 from hashing.decode_budget import DecodeBudget
 from hashing.device import DeviceChoice, image_hasher
+from hashing.errors import HashmatchError, ReasonCode
 from hashing.media_hasher import HashOptions, MediaHasher
 from hashing.pdq_hasher import DihedralMode
 from hashing.video import VideoHasher, VideoOptions
@@ -46,11 +52,16 @@ class ServingState:
         video: VideoOptions | None = None,
         video_options: VpdqMatchOptions = DEFAULT_VIDEO_OPTIONS,
         audit: AuditLog | None = None,
+        flood: FloodSettings | None = None,
     ) -> None:
         self.store = store
         self.audit = audit
+        # Shared by every matcher swapped in: a reload must not forget an entry's rates or its hold.
+        self.guard = FloodGuard(flood or FloodSettings(), held=(h.entry_id for h in holds.held_entries(store)))
+        self.prevalence = PrevalenceCounters(store, on_count=self._count_prevalence)
         self.lists = lists
         self.metrics = metrics
+        self.metrics.held.set(len(self.guard.held))
         self.budget = budget
         self.device = device
         # The 8 DCT variants are always computed (cheap); a request's scope decides whether they are matched.
@@ -71,6 +82,7 @@ class ServingState:
             list(self.lists) or None,
             gpu=self.device.runtime,
             signal_options={SignalType.VPDQ: self.video_options},
+            flood=FloodWatch(self.guard, self._on_hold),
         )
         for loaded in matcher.lists:
             self.metrics.index_entries.labels(loaded.spec.name).set(len(loaded.pdq_ids))
@@ -89,15 +101,62 @@ class ServingState:
             self.matcher = fresh
         return fresh
 
-    def record(self, verdicts: list[Verdict], actor: str, method: str) -> None:
-        """Metrics, and one audit record for a call's verdicts (their hashes, never media): queued, never
-        waited for."""
+    def record(
+        self, verdicts: list[Verdict], actor: str, method: str, clients: Sequence[ClientIds] | None = None
+    ) -> None:
+        """Metrics and prevalence counts; one audit record for a call's verdicts (their hashes, never media);
+        a referral record for each verdict that refers (with the client's upload and user ids, `clients[i]`
+        for verdict i). Audit records are queued, never waited for."""
         for verdict in verdicts:
             self.metrics.verdicts.labels(verdict.decision.value).inc()
             for match in verdict.matches:
                 self.metrics.matches.labels(match.list_name).inc()
-        if self.audit is not None and verdicts:
-            self.audit.append(f"token:{actor}", "match", match_record(verdicts, method))
+        self.prevalence.count(verdicts)
+        if self.audit is None or not verdicts:
+            return
+        self.audit.append(f"token:{actor}", "match", match_record(verdicts, method))
+        sources = {loaded.spec.name: loaded.spec.source.value for loaded in self.matcher.lists}
+        reporter = {"host": self.audit.host, "actor": f"token:{actor}", "method": method}
+        for i, verdict in enumerate(verdicts):
+            client = clients[i] if clients is not None else NO_CLIENT_IDS
+            referral = referral_of(verdict, client, now(), reporter, sources)
+            if referral is not None:
+                self.audit.append(f"token:{actor}", REFERRAL_KIND, referral)
+                self.metrics.referrals.inc()
+
+    def _count_prevalence(self, key: PrevalenceKey, increment: int) -> None:
+        labels = (key.list, key.classification, key.signal_type, key.decision, key.variant)
+        self.metrics.prevalence.labels(*labels).inc(increment)
+
+    def _on_hold(self, hold: Hold, list_name: str) -> None:
+        """Kept in the store (a restart, and every server of the store, sees it), audited, counted, logged."""
+        held = holds.hold(self.store, hold.entry_id, list_name, hold.detail)
+        self.metrics.holds.labels(list_name).inc()
+        self.metrics.held.set(len(self.guard.held))
+        if self.audit is not None:
+            self.audit.append("system:flood-guard", "entry_held", held.to_dict())
+        log.warning(json.dumps({"event": "entry_held", **held.to_dict()}))
+
+    def release(self, entry_id: int, actor: str) -> holds.HeldEntry | None:
+        """An admin's release: automatic action again for the entry (None when it was not held)."""
+        released = holds.release(self.store, entry_id)
+        self.guard.release(entry_id)
+        self.metrics.held.set(len(self.guard.held))
+        if released is not None and self.audit is not None:
+            self.audit.append(f"token:{actor}", "entry_released", released.to_dict(), wait=True)
+        return released
+
+    def audit_log(self) -> AuditLog:
+        """The audit log, or AUDIT_UNAVAILABLE for a server that runs without one."""
+        if self.audit is None:
+            raise HashmatchError(ReasonCode.AUDIT_UNAVAILABLE, "this server runs without an audit log (--no-audit)")
+        return self.audit
+
+    def flush_counts(self) -> None:
+        try:
+            self.prevalence.flush()
+        except Exception:  # kept in memory for the next flush
+            log.exception("prevalence counts could not be written to the store; kept for the next try")
 
     # ----- following the store -----
 
@@ -116,12 +175,17 @@ class ServingState:
     def _watch(self, interval_s: float) -> None:
         seen = self._data_version()
         while not self._watching.wait(interval_s):
+            self.flush_counts()
             try:
-                now = self._data_version()
-                if now != seen and self.served_versions_differ():
+                version = self._data_version()
+                if version != seen:
+                    # Holds taken or released by another process (or another server of the store).
+                    self.guard.replace_held(h.entry_id for h in holds.held_entries(self.store))
+                    self.metrics.held.set(len(self.guard.held))
+                if version != seen and self.served_versions_differ():
                     self.reload()
                     log.info(json.dumps({"event": "reloaded", "reason": "store changed", "lists": self.versions()}))
-                seen = now
+                seen = version
             except Exception:  # a failed reload keeps serving the previous versions; try again next time
                 log.exception("reload after a store change failed; serving the previous versions")
 

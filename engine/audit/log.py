@@ -297,6 +297,18 @@ def _problem(record: AuditRecord, expected_seq: int, head: str) -> str:
     return ""
 
 
+def since_of(text: str | None) -> str | None:
+    """A user's `--since` (an ISO 8601 time, or a date: its midnight; UTC unless it says otherwise) as the
+    UTC time records are compared with; USAGE when it is neither."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise HashmatchError(ReasonCode.USAGE, f"since {text!r} is not an ISO 8601 time or date") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
 def export(path: str | os.PathLike[str], since: str | None = None) -> Iterator[dict[str, Any]]:
     """Records (as dicts) with time >= `since` (ISO 8601, UTC; a date alone is its midnight)."""
     with _open_for_reading(path) as lines:

@@ -124,15 +124,22 @@ class FloodGuard:
             if entry_id not in self._held:
                 return False
             self._held = self._held - {entry_id}
-            rates = self._rates.get(entry_id)
-            if rates is not None:
-                watched = max(self.clock() - self.started, 1e-9)
-                recent_rate = rates.recent / (self.settings.window_s * -math.expm1(-watched / self.settings.window_s))
-                baseline_span = self.settings.baseline_s * -math.expm1(-watched / self.settings.baseline_s)
-                rates.baseline = max(rates.baseline, recent_rate * baseline_span)
+            self._accept_rate(entry_id)
             return True
 
     def replace_held(self, entry_ids: Iterable[int]) -> None:
         """The held set as the store now has it (another process may have released or held entries)."""
         with self._lock:
-            self._held = frozenset(entry_ids)
+            wanted = frozenset(entry_ids)
+            for released in self._held - wanted:
+                self._accept_rate(released)
+            self._held = wanted
+
+    def _accept_rate(self, entry_id: int) -> None:
+        rates = self._rates.get(entry_id)
+        if rates is None:
+            return
+        watched = max(self.clock() - self.started, 1e-9)
+        recent_rate = rates.recent / (self.settings.window_s * -math.expm1(-watched / self.settings.window_s))
+        baseline_span = self.settings.baseline_s * -math.expm1(-watched / self.settings.baseline_s)
+        rates.baseline = max(rates.baseline, recent_rate * baseline_span)

@@ -19,7 +19,7 @@ MATCH: Decision
 NEEDS_REVIEW: Decision
 
 class ClientMetadata(_message.Message):
-    __slots__ = ("upload_id", "fields")
+    __slots__ = ("upload_id", "fields", "user_id")
     class FieldsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -29,9 +29,11 @@ class ClientMetadata(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
     upload_id: str
     fields: _containers.ScalarMap[str, str]
-    def __init__(self, upload_id: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    user_id: str
+    def __init__(self, upload_id: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ..., user_id: _Optional[str] = ...) -> None: ...
 
 class MatchOptions(_message.Message):
     __slots__ = ("lists", "no_dihedral", "quality_gate", "nearest", "video_rule", "video_query_percent", "video_compared_percent")
@@ -150,7 +152,7 @@ class VideoEvidence(_message.Message):
     def __init__(self, rule: _Optional[str] = ..., query_match_percent: _Optional[float] = ..., compared_match_percent: _Optional[float] = ..., query_frames: _Optional[int] = ..., compared_frames: _Optional[int] = ..., frame_pairs: _Optional[_Iterable[_Union[FramePair, _Mapping]]] = ...) -> None: ...
 
 class MatchedEntry(_message.Message):
-    __slots__ = ("list", "list_version", "entry_id", "signal_type", "external_id", "classification", "distance", "dihedral_variant", "action", "negative", "video")
+    __slots__ = ("list", "list_version", "entry_id", "signal_type", "external_id", "classification", "distance", "dihedral_variant", "action", "negative", "video", "quarantined")
     LIST_FIELD_NUMBER: _ClassVar[int]
     LIST_VERSION_FIELD_NUMBER: _ClassVar[int]
     ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -162,6 +164,7 @@ class MatchedEntry(_message.Message):
     ACTION_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FIELD_NUMBER: _ClassVar[int]
+    QUARANTINED_FIELD_NUMBER: _ClassVar[int]
     list: str
     list_version: int
     entry_id: int
@@ -173,7 +176,8 @@ class MatchedEntry(_message.Message):
     action: str
     negative: bool
     video: VideoEvidence
-    def __init__(self, list: _Optional[str] = ..., list_version: _Optional[int] = ..., entry_id: _Optional[int] = ..., signal_type: _Optional[str] = ..., external_id: _Optional[str] = ..., classification: _Optional[str] = ..., distance: _Optional[int] = ..., dihedral_variant: _Optional[str] = ..., action: _Optional[str] = ..., negative: _Optional[bool] = ..., video: _Optional[_Union[VideoEvidence, _Mapping]] = ...) -> None: ...
+    quarantined: bool
+    def __init__(self, list: _Optional[str] = ..., list_version: _Optional[int] = ..., entry_id: _Optional[int] = ..., signal_type: _Optional[str] = ..., external_id: _Optional[str] = ..., classification: _Optional[str] = ..., distance: _Optional[int] = ..., dihedral_variant: _Optional[str] = ..., action: _Optional[str] = ..., negative: _Optional[bool] = ..., video: _Optional[_Union[VideoEvidence, _Mapping]] = ..., quarantined: _Optional[bool] = ...) -> None: ...
 
 class Verdict(_message.Message):
     __slots__ = ("decision", "matches", "suppressed", "negative_matches", "reasons", "query", "list_versions", "elapsed_ms", "media_error", "nearest")
@@ -227,12 +231,14 @@ class MatchResponse(_message.Message):
     def __init__(self, client_id: _Optional[str] = ..., metadata: _Optional[_Union[ClientMetadata, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
 
 class HashQuery(_message.Message):
-    __slots__ = ("client_id", "hashes")
+    __slots__ = ("client_id", "hashes", "metadata")
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     HASHES_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
     client_id: str
     hashes: Hashes
-    def __init__(self, client_id: _Optional[str] = ..., hashes: _Optional[_Union[Hashes, _Mapping]] = ...) -> None: ...
+    metadata: ClientMetadata
+    def __init__(self, client_id: _Optional[str] = ..., hashes: _Optional[_Union[Hashes, _Mapping]] = ..., metadata: _Optional[_Union[ClientMetadata, _Mapping]] = ...) -> None: ...
 
 class MatchHashesRequest(_message.Message):
     __slots__ = ("queries", "options")
@@ -418,3 +424,114 @@ class StatusResponse(_message.Message):
     lists: _containers.RepeatedCompositeFieldContainer[ListStatus]
     version: str
     def __init__(self, lists: _Optional[_Iterable[_Union[ListStatus, _Mapping]]] = ..., version: _Optional[str] = ...) -> None: ...
+
+class ChangeSettingsRequest(_message.Message):
+    __slots__ = ("list", "threshold", "action")
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    list: str
+    threshold: int
+    action: str
+    def __init__(self, list: _Optional[str] = ..., threshold: _Optional[int] = ..., action: _Optional[str] = ...) -> None: ...
+
+class FeedbackRequest(_message.Message):
+    __slots__ = ("list", "entry_id", "kind", "note", "disable", "referral_id", "viewed")
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    DISABLE_FIELD_NUMBER: _ClassVar[int]
+    REFERRAL_ID_FIELD_NUMBER: _ClassVar[int]
+    VIEWED_FIELD_NUMBER: _ClassVar[int]
+    list: str
+    entry_id: int
+    kind: str
+    note: str
+    disable: bool
+    referral_id: str
+    viewed: bool
+    def __init__(self, list: _Optional[str] = ..., entry_id: _Optional[int] = ..., kind: _Optional[str] = ..., note: _Optional[str] = ..., disable: _Optional[bool] = ..., referral_id: _Optional[str] = ..., viewed: _Optional[bool] = ...) -> None: ...
+
+class FeedbackResponse(_message.Message):
+    __slots__ = ("feedback_id", "disabled_version")
+    FEEDBACK_ID_FIELD_NUMBER: _ClassVar[int]
+    DISABLED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    feedback_id: int
+    disabled_version: int
+    def __init__(self, feedback_id: _Optional[int] = ..., disabled_version: _Optional[int] = ...) -> None: ...
+
+class HeldEntriesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class HeldEntry(_message.Message):
+    __slots__ = ("entry_id", "list", "since", "detail")
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    entry_id: int
+    list: str
+    since: str
+    detail: str
+    def __init__(self, entry_id: _Optional[int] = ..., list: _Optional[str] = ..., since: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class HeldEntriesResponse(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[HeldEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[HeldEntry, _Mapping]]] = ...) -> None: ...
+
+class ReleaseEntryRequest(_message.Message):
+    __slots__ = ("entry_id",)
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    entry_id: int
+    def __init__(self, entry_id: _Optional[int] = ...) -> None: ...
+
+class ExportRequest(_message.Message):
+    __slots__ = ("since",)
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    since: str
+    def __init__(self, since: _Optional[str] = ...) -> None: ...
+
+class JsonLines(_message.Message):
+    __slots__ = ("lines",)
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    lines: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, lines: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class StatsRequest(_message.Message):
+    __slots__ = ("since", "by", "min_cell")
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    MIN_CELL_FIELD_NUMBER: _ClassVar[int]
+    since: str
+    by: _containers.RepeatedScalarFieldContainer[str]
+    min_cell: int
+    def __init__(self, since: _Optional[str] = ..., by: _Optional[_Iterable[str]] = ..., min_cell: _Optional[int] = ...) -> None: ...
+
+class StatsCell(_message.Message):
+    __slots__ = ("key", "count", "suppressed")
+    class KeyEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    key: _containers.ScalarMap[str, str]
+    count: int
+    suppressed: bool
+    def __init__(self, key: _Optional[_Mapping[str, str]] = ..., count: _Optional[int] = ..., suppressed: _Optional[bool] = ...) -> None: ...
+
+class StatsResponse(_message.Message):
+    __slots__ = ("cells", "min_cell")
+    CELLS_FIELD_NUMBER: _ClassVar[int]
+    MIN_CELL_FIELD_NUMBER: _ClassVar[int]
+    cells: _containers.RepeatedCompositeFieldContainer[StatsCell]
+    min_cell: int
+    def __init__(self, cells: _Optional[_Iterable[_Union[StatsCell, _Mapping]]] = ..., min_cell: _Optional[int] = ...) -> None: ...

@@ -331,6 +331,26 @@ class ListAdminStub:
                 request_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.EntriesRequest.SerializeToString,
                 response_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.ImportListResponse.FromString,
                 _registered_method=True)
+        self.ChangeSettings = channel.unary_unary(
+                '/hashmatch.v1.ListAdmin/ChangeSettings',
+                request_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.ChangeSettingsRequest.SerializeToString,
+                response_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.ListVersion.FromString,
+                _registered_method=True)
+        self.GiveFeedback = channel.unary_unary(
+                '/hashmatch.v1.ListAdmin/GiveFeedback',
+                request_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.FeedbackRequest.SerializeToString,
+                response_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.FeedbackResponse.FromString,
+                _registered_method=True)
+        self.HeldEntries = channel.unary_unary(
+                '/hashmatch.v1.ListAdmin/HeldEntries',
+                request_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.HeldEntriesRequest.SerializeToString,
+                response_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.HeldEntriesResponse.FromString,
+                _registered_method=True)
+        self.ReleaseEntry = channel.unary_unary(
+                '/hashmatch.v1.ListAdmin/ReleaseEntry',
+                request_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.ReleaseEntryRequest.SerializeToString,
+                response_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.HeldEntry.FromString,
+                _registered_method=True)
 
 
 class ListAdminServicer:
@@ -377,6 +397,34 @@ class ListAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChangeSettings(self, request, context):
+        """A list's threshold or action changed: a new version with the same entries, active and served at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GiveFeedback(self, request, context):
+        """A reviewer's finding on a match: confirmed, or a false positive (optionally disabling the entry in a new
+        version, served at once). Audited with the caller's token name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HeldEntries(self, request, context):
+        """Entries the flood guard holds for review (their matches decide needs_review), and releasing one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseEntry(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ListAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -409,6 +457,26 @@ def add_ListAdminServicer_to_server(servicer, server):
                     servicer.RemoveEntries,
                     request_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.EntriesRequest.FromString,
                     response_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.ImportListResponse.SerializeToString,
+            ),
+            'ChangeSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeSettings,
+                    request_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.ChangeSettingsRequest.FromString,
+                    response_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.ListVersion.SerializeToString,
+            ),
+            'GiveFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.GiveFeedback,
+                    request_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.FeedbackRequest.FromString,
+                    response_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.FeedbackResponse.SerializeToString,
+            ),
+            'HeldEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.HeldEntries,
+                    request_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.HeldEntriesRequest.FromString,
+                    response_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.HeldEntriesResponse.SerializeToString,
+            ),
+            'ReleaseEntry': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseEntry,
+                    request_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.ReleaseEntryRequest.FromString,
+                    response_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.HeldEntry.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -574,6 +642,323 @@ class ListAdmin:
             '/hashmatch.v1.ListAdmin/RemoveEntries',
             hashmatch_dot_v1_dot_hashmatch__pb2.EntriesRequest.SerializeToString,
             hashmatch_dot_v1_dot_hashmatch__pb2.ImportListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashmatch.v1.ListAdmin/ChangeSettings',
+            hashmatch_dot_v1_dot_hashmatch__pb2.ChangeSettingsRequest.SerializeToString,
+            hashmatch_dot_v1_dot_hashmatch__pb2.ListVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GiveFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashmatch.v1.ListAdmin/GiveFeedback',
+            hashmatch_dot_v1_dot_hashmatch__pb2.FeedbackRequest.SerializeToString,
+            hashmatch_dot_v1_dot_hashmatch__pb2.FeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HeldEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashmatch.v1.ListAdmin/HeldEntries',
+            hashmatch_dot_v1_dot_hashmatch__pb2.HeldEntriesRequest.SerializeToString,
+            hashmatch_dot_v1_dot_hashmatch__pb2.HeldEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseEntry(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashmatch.v1.ListAdmin/ReleaseEntry',
+            hashmatch_dot_v1_dot_hashmatch__pb2.ReleaseEntryRequest.SerializeToString,
+            hashmatch_dot_v1_dot_hashmatch__pb2.HeldEntry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class AuditStub:
+    """Reading the evidence. Role: auditor (reads only) or admin. Exports stream JSON lines, the same lines the
+    local `hashmatch audit export`, `referrals export` and `feedback export --format json` write.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ExportAudit = channel.unary_stream(
+                '/hashmatch.v1.Audit/ExportAudit',
+                request_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.ExportRequest.SerializeToString,
+                response_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.JsonLines.FromString,
+                _registered_method=True)
+        self.ExportReferrals = channel.unary_stream(
+                '/hashmatch.v1.Audit/ExportReferrals',
+                request_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.ExportRequest.SerializeToString,
+                response_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.JsonLines.FromString,
+                _registered_method=True)
+        self.ExportFeedback = channel.unary_stream(
+                '/hashmatch.v1.Audit/ExportFeedback',
+                request_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.ExportRequest.SerializeToString,
+                response_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.JsonLines.FromString,
+                _registered_method=True)
+        self.Stats = channel.unary_unary(
+                '/hashmatch.v1.Audit/Stats',
+                request_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.StatsRequest.SerializeToString,
+                response_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.StatsResponse.FromString,
+                _registered_method=True)
+
+
+class AuditServicer:
+    """Reading the evidence. Role: auditor (reads only) or admin. Exports stream JSON lines, the same lines the
+    local `hashmatch audit export`, `referrals export` and `feedback export --format json` write.
+    """
+
+    def ExportAudit(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportReferrals(self, request, context):
+        """Referral records, each checked against the referral schema (REFERRAL_INVALID otherwise).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportFeedback(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Stats(self, request, context):
+        """Prevalence counts with small cells suppressed (never per upload or per user).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AuditServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ExportAudit': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportAudit,
+                    request_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.ExportRequest.FromString,
+                    response_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.JsonLines.SerializeToString,
+            ),
+            'ExportReferrals': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportReferrals,
+                    request_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.ExportRequest.FromString,
+                    response_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.JsonLines.SerializeToString,
+            ),
+            'ExportFeedback': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportFeedback,
+                    request_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.ExportRequest.FromString,
+                    response_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.JsonLines.SerializeToString,
+            ),
+            'Stats': grpc.unary_unary_rpc_method_handler(
+                    servicer.Stats,
+                    request_deserializer=hashmatch_dot_v1_dot_hashmatch__pb2.StatsRequest.FromString,
+                    response_serializer=hashmatch_dot_v1_dot_hashmatch__pb2.StatsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'hashmatch.v1.Audit', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('hashmatch.v1.Audit', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Audit:
+    """Reading the evidence. Role: auditor (reads only) or admin. Exports stream JSON lines, the same lines the
+    local `hashmatch audit export`, `referrals export` and `feedback export --format json` write.
+    """
+
+    @staticmethod
+    def ExportAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hashmatch.v1.Audit/ExportAudit',
+            hashmatch_dot_v1_dot_hashmatch__pb2.ExportRequest.SerializeToString,
+            hashmatch_dot_v1_dot_hashmatch__pb2.JsonLines.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportReferrals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hashmatch.v1.Audit/ExportReferrals',
+            hashmatch_dot_v1_dot_hashmatch__pb2.ExportRequest.SerializeToString,
+            hashmatch_dot_v1_dot_hashmatch__pb2.JsonLines.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hashmatch.v1.Audit/ExportFeedback',
+            hashmatch_dot_v1_dot_hashmatch__pb2.ExportRequest.SerializeToString,
+            hashmatch_dot_v1_dot_hashmatch__pb2.JsonLines.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Stats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashmatch.v1.Audit/Stats',
+            hashmatch_dot_v1_dot_hashmatch__pb2.StatsRequest.SerializeToString,
+            hashmatch_dot_v1_dot_hashmatch__pb2.StatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,172 @@
+"""Evidence controls through the gRPC service: referral records with the client's ids, statistics that equal
+the verdicts served, feedback that disables an entry, the flood guard's holds, and the auditor role."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from engine.audit.log import Finding, verify
+from engine.evidence.flood import FloodSettings
+from engine.evidence.referrals import ClientIds, schema_problems
+from engine.matcher import QueryHashes
+from grpc_api.auth import Role, TokenStore
+from grpc_api.client import HashmatchClient
+from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
+from hashing.media_hasher import MediaHasher
+from hashing.pdq_hash import PdqHash
+from tests.grpc_fixtures import BRIDGE, OTHER, Served, reason_of, serve
+
+UNLISTED = QueryHashes(pdq=PdqHash(bytes(range(32)), 90))
+
+
+def listed_pdq() -> QueryHashes:
+    hashes = MediaHasher().hash_file(BRIDGE)
+    return QueryHashes(pdq=hashes.pdq)
+
+
+def with_auditor(tmp_path: Path, **config: object) -> tuple[Served, str]:
+    served = serve(tmp_path, token_check_s=0.0, **config)
+    return served, TokenStore.add(tmp_path / "tokens.json", "reader", Role.AUDITOR)
+
+
+def refused(call: Callable[[], object]) -> str:
+    """The reason code of a call that must fail (an export's stream is read to its end first)."""
+    with pytest.raises(grpc.RpcError) as failure:
+        result = call()
+        if isinstance(result, Iterator):
+            list(result)
+    return reason_of(failure.value)
+
+
+def test_referrals_statistics_and_feedback_through_the_service(tmp_path: Path) -> None:
+    served, reader = with_auditor(tmp_path)
+    try:
+        with HashmatchClient(served.address, served.admin_token) as admin:
+            changed = admin.change_settings("demo", action="refer")
+            assert changed.version == 2 and changed.active
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            first = client.match(BRIDGE.read_bytes(), upload_id="up-1", user_id="user-1").verdict
+            assert first.decision == pb.MATCH
+            answered = client.match_hashes(
+                [("a", listed_pdq()), ("b", UNLISTED)], clients=[ClientIds("up-2", None), ClientIds("up-3", "u-3")]
+            )
+            assert [r.verdict.decision for r in answered.results] == [pb.MATCH, pb.NO_MATCH]
+            assert client.match(OTHER.read_bytes()).verdict.decision == pb.NO_MATCH
+        served_verdicts = 4
+        pdq_entry = next(m.entry_id for m in first.matches if m.signal_type == "pdq")
+
+        with HashmatchClient(served.address, reader) as auditor:
+            records = [json.loads(line) for line in auditor.export_referrals()]
+            assert len(records) == 2 and all(schema_problems(r) == [] for r in records)
+            by_upload = {r["client"]["upload_id"]: r for r in records}
+            full = by_upload["up-1"]
+            assert full["client"] == {"upload_id": "up-1", "user_id": "user-1"} and full["absent"] == []
+            assert {m["signal_type"] for m in full["matches"]} == {"pdq", "md5"}
+            pdq_match = next(m for m in full["matches"] if m["signal_type"] == "pdq")
+            assert (pdq_match["list"], pdq_match["list_version"], pdq_match["external_id"]) == ("demo", 2, "D-1")
+            assert pdq_match["industry_classification"] == "A1" and pdq_match["list_source"] == "local"
+            assert full["file"]["original_file_md5"] and full["reported_by"]["actor"] == "token:platform"
+            edge = by_upload["up-2"]  # hashes from the edge, without a user id
+            assert edge["client"]["user_id"] is None
+            assert set(edge["absent"]) == {"user_id", "original_file_md5", "original_file_sha256"}
+
+            by_decision = auditor.stats(["decision"], min_cell=1)
+            counts = {cell.key["decision"]: cell.count for cell in by_decision.cells}
+            assert counts == {"match": 2, "no_match": 2} and sum(counts.values()) == served_verdicts
+            small = auditor.stats(["list", "decision"])  # k = 10 by default: every cell here is smaller
+            assert small.min_cell == 10 and all(c.suppressed and c.count == 0 for c in small.cells)
+            published = str(auditor.stats(["day", "list", "classification", "signal_type", "decision", "variant"]))
+            assert not any(secret in published for secret in ("up-1", "user-1", "up-2", "up-3", "u-3"))
+
+            assert refused(lambda: auditor.status()) == "PERMISSION_DENIED"
+            assert refused(lambda: auditor.match_hashes([("x", UNLISTED)])) == "PERMISSION_DENIED"
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            assert refused(lambda: client.export_audit()) == "PERMISSION_DENIED"
+
+        with HashmatchClient(served.address, served.admin_token) as admin:
+            given = admin.give_feedback(
+                "demo",
+                pdq_entry,
+                "false_positive",
+                note="a stock photo",
+                disable=True,
+                referral_id=full["referral_id"],
+                viewed=True,
+            )
+            assert given.disabled_version == 3
+            assert refused(lambda: admin.give_feedback("demo", 999_999, "confirmed")) == "ENTRY_NOT_FOUND"
+            assert refused(lambda: admin.give_feedback("demo", pdq_entry, "maybe")) == "INVALID_SETTING"
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            after = client.match_hashes([("a", listed_pdq())]).results[0].verdict
+            assert after.decision == pb.NO_MATCH  # the disabled entry no longer matches
+        with HashmatchClient(served.address, reader) as auditor:
+            audit = [json.loads(line) for line in auditor.export_audit()]
+            feedback = [r for r in audit if r["kind"] == "feedback"]
+            assert [(r["actor"], r["data"]["entry_id"], r["data"]["kind"]) for r in feedback] == [
+                ("token:admin", pdq_entry, "false_positive")
+            ]
+            assert any(r["kind"] == "list_settings" and r["actor"] == "token:admin" for r in audit)
+            viewed = next(json.loads(line) for line in auditor.export_referrals() if full["referral_id"] in line)
+            assert viewed["file_viewed_by_person"] is True and viewed["viewed"]["by"] == "token:admin"
+            returned = [json.loads(line) for line in auditor.export_feedback()]
+            assert [(r["external_id"], r["kind"], r["disabled_version"]) for r in returned] == [
+                ("D-1", "false_positive", 3)
+            ]
+    finally:
+        served.server.stop(0)
+    assert verify(tmp_path / "h.audit.jsonl").finding is Finding.OK
+
+
+def test_a_flooding_entry_is_held_and_an_admin_releases_it(tmp_path: Path) -> None:
+    served = serve(tmp_path, flood=FloodSettings(min_matches=20))
+    state = served.server.state
+    state.guard.started -= 86_400  # as though the server had watched a quiet day
+    try:
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            calm = client.match_hashes([("a", listed_pdq())] * 5).results
+            assert {r.verdict.decision for r in calm} == {pb.MATCH}
+            flood = client.match_hashes([("a", listed_pdq())] * 30).results
+            held = flood[-1].verdict
+            assert held.decision == pb.NEEDS_REVIEW and "ENTRY_QUARANTINED" in held.reasons
+            assert held.matches[0].quarantined
+        assert state.metrics.held._value.get() == 1
+        with HashmatchClient(served.address, served.admin_token) as admin:
+            (entry,) = admin.held_entries().entries
+            assert entry.list == "demo" and "baseline" in entry.detail
+            assert admin.release_entry(entry.entry_id).entry_id == entry.entry_id
+            assert refused(lambda: admin.release_entry(entry.entry_id)) == "ENTRY_NOT_FOUND"
+            assert not admin.held_entries().entries
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            again = client.match_hashes([("a", listed_pdq())]).results[0].verdict
+            assert again.decision == pb.MATCH
+    finally:
+        served.server.stop(0)
+    records = [json.loads(line) for line in (tmp_path / "h.audit.jsonl").read_text().splitlines()]
+    actions = [(r["kind"], r["actor"]) for r in records if r["kind"].startswith("entry_")]
+    assert actions == [("entry_held", "system:flood-guard"), ("entry_released", "token:admin")]
+
+
+def test_a_hold_outlives_a_restart(tmp_path: Path) -> None:
+    served = serve(tmp_path, flood=FloodSettings(min_matches=20))
+    served.server.state.guard.started -= 86_400
+    try:
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            client.match_hashes([("a", listed_pdq())] * 30)
+    finally:
+        served.server.stop(0)
+    from grpc_api.server import ServerConfig, start_server
+
+    again = start_server(
+        ServerConfig(db_path=tmp_path / "h.db", address="127.0.0.1:0", tokens_path=tmp_path / "tokens.json")
+    )
+    try:
+        with HashmatchClient(f"127.0.0.1:{again.port}", served.matcher_token) as client:
+            verdict = client.match_hashes([("a", listed_pdq())]).results[0].verdict
+            assert verdict.decision == pb.NEEDS_REVIEW and verdict.matches[0].quarantined
+    finally:
+        again.stop(0)
