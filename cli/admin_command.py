@@ -4,6 +4,7 @@
     add FILE --list NAME      entries of a list file (any import format) added as a new version
     remove FILE --list NAME   entries of a list file removed (an entry given by id alone removes all its hashes)
     versions NAME | activate NAME VERSION | status
+    settings NAME [--threshold BITS] [--action remove|refer|review]   a new version with these settings
 
 The server applies the same guards as a local import (nothing accepted, a replace that would remove more
 than half of a list) and serves an activated version at once. Output is text, or JSON with --json.
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli.common import EXIT_FAILED, EXIT_OK, error_line
+from cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error_line, fail
 from cli.remote import add_connection_arguments, connected
 from engine.importers.formats import ImportFormat, read_records
 from engine.importers.records import HexBatch, ParsedRecord, ParseResult
@@ -25,6 +26,7 @@ from engine.importing import ImportMode
 from engine.lists import ListAction, SourceProgramme
 from engine.signals import SignalType
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
+from hashing.errors import ReasonCode
 
 
 def register(commands: Any) -> None:
@@ -67,6 +69,13 @@ def register(commands: Any) -> None:
     activate.add_argument("name")
     activate.add_argument("version", type=int)
     activate.set_defaults(run=run_activate)
+    settings = actions.add_parser(
+        "settings", help="change a list's threshold or action (a new version, served at once)"
+    )
+    settings.add_argument("name")
+    settings.add_argument("--threshold", type=int, help="PDQ threshold in bits (0..256)")
+    settings.add_argument("--action", choices=[a.value for a in ListAction], default="")
+    settings.set_defaults(run=run_settings)
     status = actions.add_parser("status", help="the lists, their active and served versions and sizes")
     status.set_defaults(run=run_status)
     health = actions.add_parser(
@@ -176,6 +185,16 @@ def run_activate(args: argparse.Namespace) -> int:
         f"{name} {version}" for name, version in sorted(serving.items())
     )
     _emit({"list": args.name, "active_version": args.version, "serving_versions": serving}, args, text)
+    return EXIT_OK
+
+
+def run_settings(args: argparse.Namespace) -> int:
+    if args.threshold is None and not args.action:
+        return fail(ReasonCode.USAGE, "give --threshold, --action or both", EXIT_USAGE)
+    with connected(args) as client:
+        version = client.change_settings(args.name, args.threshold, args.action)
+    text = f"list {args.name!r}: version {version.version} ({version.kind}) is active and served"
+    _emit({"list": args.name, "version": version.version, "kind": version.kind}, args, text)
     return EXIT_OK
 
 

@@ -6,15 +6,15 @@ import argparse
 import json
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cli.common import EXIT_OK, add_db_argument, fail
+from cli.remote import add_connection_arguments, connected
 from engine.audit.checkpoints import Signer, check_checkpoints, generate_key
-from engine.audit.log import AuditLog, Finding, default_audit_path, export, records, verify
+from engine.audit.log import AuditLog, Finding, default_audit_path, export, records, since_of, verify
 from engine.store import default_db_path
-from hashing.errors import ReasonCode
+from hashing.errors import HashmatchError, ReasonCode
 from kernels.optional import MissingDependencyError
 
 EXIT_BAD = 1
@@ -47,6 +47,8 @@ def register(commands: Any) -> None:
     for parser in (check, out, sign):
         parser.add_argument("--log", type=Path, help="the audit log (default: beside the store, NAME.audit.jsonl)")
         add_db_argument(parser)
+    remote = out.add_argument_group("through a running server (an auditor or admin token)")
+    add_connection_arguments(remote, required=False)
     check.set_defaults(run=run_verify)
     out.set_defaults(run=run_export)
 
@@ -108,13 +110,15 @@ def run_checkpoint(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    since = None
-    if args.since is not None:
-        try:
-            moment = datetime.fromisoformat(args.since)
-        except ValueError:
-            return fail(ReasonCode.USAGE, f"--since {args.since!r} is not an ISO 8601 time or date", 2)
-        since = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    try:
+        since = since_of(args.since)
+    except HashmatchError as refused:
+        return fail(refused.reason, f"--{refused.detail}", 2)
+    if args.server:
+        with connected(args) as client:
+            for line in client.export_audit(since or ""):
+                sys.stdout.write(line + "\n")
+        return EXIT_OK
     for record in export(log_path(args), since):
         sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
     return EXIT_OK

@@ -12,7 +12,9 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
+from engine.audit.log import AuditLog, default_actor, default_audit_path
 from engine.store import Store, default_db_path
 from hashing.errors import HashmatchError, ReasonCode
 
@@ -54,7 +56,8 @@ def fail(reason: ReasonCode, message: str, status: int = EXIT_FAILED) -> int:
 
 
 def fail_with(error: HashmatchError) -> int:
-    return fail(error.reason, error.detail)
+    """Exit 2 for a usage error (as argparse's own), 1 for anything else."""
+    return fail(error.reason, error.detail, EXIT_USAGE if error.reason is ReasonCode.USAGE else EXIT_FAILED)
 
 
 def os_error(exc: OSError) -> HashmatchError:
@@ -72,3 +75,10 @@ def add_device_argument(parser: argparse.ArgumentParser | argparse._ArgumentGrou
         help="where to hash and search: auto (a GPU only after its self-test passed; the default), cpu, or gpu "
         "(an error when no GPU passes the self-test)",
     )
+
+
+def audited(store: Store, kind: str, data: dict[str, Any]) -> None:
+    """On disk before the command reports success (the log beside the store; AUDIT_UNAVAILABLE if not), with
+    the operating-system user as the actor."""
+    with AuditLog(default_audit_path(store.path)) as log:
+        log.append(default_actor(), kind, data, wait=True)

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli.common import EXIT_OK, EXIT_USAGE, add_db_argument, fail, fail_with, open_store
-from engine.audit.log import AuditLog, default_actor, default_audit_path
+from cli.common import EXIT_OK, EXIT_USAGE, add_db_argument, audited, fail, fail_with, open_store
 from engine.audit.records import import_record
 from engine.exporters import ExportFormat, export_entries
 from engine.importers.formats import ImportFormat, read_records
@@ -208,12 +207,6 @@ def _asked_settings(args: argparse.Namespace, current: ListSettings) -> ListSett
     )
 
 
-def _audited(store: Store, kind: str, data: dict[str, Any]) -> None:
-    """On disk before the command reports success (the log beside the store; AUDIT_UNAVAILABLE if not)."""
-    with AuditLog(default_audit_path(store.path)) as log:
-        log.append(default_actor(), kind, data, wait=True)
-
-
 def _with_store(run: Any) -> Any:
     def wrapper(args: argparse.Namespace) -> int:
         with open_store(args) as store:
@@ -225,7 +218,7 @@ def _with_store(run: Any) -> Any:
 @_with_store
 def run_create(store: Store, args: argparse.Namespace) -> int:
     created = store.create_list(_spec(args))
-    _audited(store, "list_create", {"list": created.name, "source": created.source.value})
+    audited(store, "list_create", {"list": created.name, "source": created.source.value})
     print(f"created list {created.name!r}")
     return EXIT_OK
 
@@ -266,13 +259,13 @@ def run_import(store: Store, args: argparse.Namespace) -> int:
         if progress is not None:
             sys.stderr.write("\n")
         refusal = {"list": args.name, "source": str(args.file), "reason": refused.reason.value}
-        _audited(store, "list_import_refused", refusal)
+        audited(store, "list_import_refused", refusal)
         _write_rejects(args.rejects, refused.report)
         _print_reject_summary(refused.report)
         return fail_with(refused)
     if progress is not None:
         sys.stderr.write("\n")
-    _audited(store, "list_import", import_record(report, str(args.file)) | {"activated": not args.no_activate})
+    audited(store, "list_import", import_record(report, str(args.file)) | {"activated": not args.no_activate})
     _write_rejects(args.rejects, report)
     if args.json:
         print(json.dumps(_report_dict(report)))
@@ -361,7 +354,7 @@ def run_set(store: Store, args: argparse.Namespace) -> int:
         print(f"list {args.name!r}: the latest version, {latest}, has these settings already; no new version{hint}")
         return EXIT_OK
     state = "active" if not args.no_activate else "not activated"
-    _audited(store, "list_settings", {"list": args.name, "version": version.number, "changes": version.note})
+    audited(store, "list_settings", {"list": args.name, "version": version.number, "changes": version.note})
     print(f"list {args.name!r} version {version.number} ({state}): {version.note}")
     return EXIT_OK
 
@@ -503,7 +496,7 @@ def _entry_dict(entry: ListEntry) -> dict[str, Any]:
 @_with_store
 def run_activate(store: Store, args: argparse.Namespace) -> int:
     store.activate(args.name, args.version)
-    _audited(store, "list_activate", {"list": args.name, "version": args.version})
+    audited(store, "list_activate", {"list": args.name, "version": args.version})
     print(f"list {args.name!r}: version {args.version} is active")
     return EXIT_OK
 
@@ -517,7 +510,7 @@ def run_export(store: Store, args: argparse.Namespace) -> int:
             count = export_entries(entries, out, fmt)
     else:
         count = export_entries(entries, sys.stdout, fmt)
-    _audited(store, "list_export", {"list": args.name, "version": args.version, "entries": count})
+    audited(store, "list_export", {"list": args.name, "version": args.version, "entries": count})
     print(f"{count} entries exported", file=sys.stderr)
     return EXIT_OK
 
@@ -527,6 +520,6 @@ def run_rm(store: Store, args: argparse.Namespace) -> int:
     if not args.yes:
         return fail(ReasonCode.USAGE, f"refusing to delete list {args.name!r} without --yes", EXIT_USAGE)
     store.delete_list(args.name)
-    _audited(store, "list_delete", {"list": args.name})
+    audited(store, "list_delete", {"list": args.name})
     print(f"deleted list {args.name!r}")
     return EXIT_OK

@@ -12,6 +12,7 @@ from cli import (
     admin_command,
     audit_command,
     bench_command,
+    evidence_command,
     hash_command,
     lists_command,
     match_command,
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin_command.register(commands)
     bench_command.register(commands)
     audit_command.register(commands)
+    evidence_command.register(commands)
     return parser
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.common import EXIT_OK, EXIT_USAGE, fail
+from engine.evidence.flood import FloodSettings
 from engine.signal_types.vpdq import FrameRule, VpdqMatchOptions
 from engine.store import default_db_path
 from grpc_api.auth import Role, TokenStore
@@ -36,6 +37,18 @@ class Setting:
     kind: Callable[[str], Any]
     default: Any
     help: str
+
+
+def _on_off(text: str | bool) -> bool:
+    """A boolean setting from a flag, the environment or TOML: true/false, yes/no, on/off, 1/0."""
+    if isinstance(text, bool):
+        return text
+    lowered = str(text).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not true or false")
 
 
 SETTINGS: dict[str, Setting] = {
@@ -69,6 +82,12 @@ SETTINGS: dict[str, Setting] = {
     "video_rule": Setting(str, "threatexchange", "vPDQ frame rule: threatexchange (<= threshold) or cpp (<)"),
     "video_query_percent": Setting(float, 80.0, "share of a query video's frames that must match"),
     "video_compared_percent": Setting(float, 0.0, "share of a listed video's frames that must match"),
+    "flood_quarantine": Setting(_on_off, True, "hold for review an entry whose match rate jumps (true/false)"),
+    "flood_multiple": Setting(float, 10.0, "hold an entry matching this many times its baseline rate"),
+    "flood_window_s": Setting(float, 300.0, "time constant of an entry's recent match rate (seconds)"),
+    "flood_baseline_s": Setting(float, 86_400.0, "time constant of an entry's baseline match rate (seconds)"),
+    "flood_min_matches": Setting(float, 30.0, "recent matches an entry needs before it can be held"),
+    "flood_floor_per_hour": Setting(float, 1.0, "the least baseline an entry is held to (matches an hour)"),
 }
 
 
@@ -233,6 +252,14 @@ def build_config(args: argparse.Namespace, environ: dict[str, str]) -> ServerCon
             rule=_video_rule(settings["video_rule"]),
             query_percent=settings["video_query_percent"],
             compared_percent=settings["video_compared_percent"],
+        ),
+        flood=FloodSettings(
+            enabled=settings["flood_quarantine"],
+            multiple=settings["flood_multiple"],
+            window_s=settings["flood_window_s"],
+            baseline_s=settings["flood_baseline_s"],
+            min_matches=settings["flood_min_matches"],
+            floor_per_hour=settings["flood_floor_per_hour"],
         ),
     )
 

@@ -32,6 +32,17 @@ def test_settings_come_from_flags_then_environment_then_the_config_file(tmp_path
         build_config(args, {})  # type: ignore[arg-type]
 
 
+def test_flood_quarantine_settings(tmp_path: Path) -> None:
+    db = ["--no-auth", "--db", str(tmp_path / "h.db")]
+    resolved = build_config(parse(*db, "--flood-multiple", "4"), {"HASHMATCH_FLOOD_QUARANTINE": "off"})  # type: ignore[arg-type]
+    assert resolved.flood.multiple == 4 and resolved.flood.enabled is False
+    assert build_config(parse(*db), {}).flood.enabled is True  # type: ignore[arg-type]
+    with pytest.raises(HashmatchError, match="multiple > 1"):
+        build_config(parse(*db, "--flood-multiple", "0.5"), {})  # type: ignore[arg-type]
+    with pytest.raises(HashmatchError, match="flood_quarantine"):
+        build_config(parse(*db), {"HASHMATCH_FLOOD_QUARANTINE": "maybe"})  # type: ignore[arg-type]
+
+
 def test_serve_refuses_to_start_without_tokens_unless_told(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--db", str(tmp_path / "h.db")]) == 2
     assert "no API tokens" in capsys.readouterr().err
@@ -88,5 +99,11 @@ def test_prometheus_metrics(tmp_path: Path) -> None:
         'hashmatch_serving_version{list="demo"} 1.0',
         "hashmatch_request_seconds_bucket",
         "hashmatch_batch_size_bucket",
+        # The prevalence counters: the bridge's verdict under its closest match (PDQ and MD5 are both at distance
+        # 0; the PDQ entry was listed first), the other's as a no_match.
+        'hashmatch_prevalence_total{classification="A1",decision="match",list="demo",signal_type="pdq",'
+        'variant="orig"} 1.0',
+        'hashmatch_prevalence_total{classification="",decision="no_match",list="",signal_type="",variant=""} 1.0',
+        "hashmatch_entries_held 0.0",
     ):
         assert expected in text, expected
