@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cli.common import add_db_argument, fail, open_store
+from cli.common import add_db_argument, audited, fail, open_store
 from engine.matcher import DEFAULT_QUALITY_GATE, Matcher, MatchScope
 from engine.scan.journal import ScanJournal
-from engine.scan.progress import ProgressReporter
+from engine.scan.progress import ProgressReporter, ScanCounters
 from engine.scan.ray_runner import RayScanRunner, RayTarget, ray_modules
 from engine.scan.reports import ScanSummary, tool_version, write_reports
 from engine.scan.runner import ScanRun, ScanRunner, ScanSettings
@@ -97,18 +97,33 @@ def run(args: argparse.Namespace) -> int:
                 resumed = journal.claim_identity(_identity(args, matcher))
             except HashmatchError as error:
                 return fail(error.reason, error.detail, EXIT_ERRORS)
+            scan = {"out": os.fsdecode(args.out.resolve()), "paths": [os.fsdecode(p) for p in args.paths]}
+            audited(store, "scan_started", scan | {"lists": matcher.list_versions, "resumed": resumed})
             run_id = journal.start_run(started)
             runner = _runner(args, store.path, matcher, journal, settings)
             try:
                 outcome = runner.run(args.paths)
             except HashmatchError as error:  # the Ray job could not start or failed: what is done stays done
                 journal.end_run(run_id, datetime.now(UTC).isoformat(timespec="seconds"), True, runner.counters.hashed)
+                audited(store, "scan_failed", scan | {"reason": error.reason.value} | _counts(runner.counters))
                 return fail(error.reason, f"{error.detail}; rerun the same command to resume", EXIT_ERRORS)
             ended = datetime.now(UTC).isoformat(timespec="seconds")
             journal.end_run(run_id, ended, outcome.interrupted, outcome.counters.hashed)
+            audited(store, "scan_finished", scan | {"interrupted": outcome.interrupted} | _counts(outcome.counters))
             return _finish(args, journal, matcher, outcome, resumed, ended)
         finally:
             journal.close()
+
+
+def _counts(counters: ScanCounters) -> dict[str, int]:
+    """What a scan's audit record says it did (counts only: the results stay in --out)."""
+    return {
+        "done": counters.done,
+        "skipped": counters.skipped,
+        "hashed": counters.hashed,
+        "matches": counters.matches,
+        "errors": counters.errors,
+    }
 
 
 def _runner(

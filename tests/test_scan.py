@@ -448,3 +448,24 @@ def test_claims_that_cannot_answer_end_the_scan_instead_of_recording_inputs(tmp_
     with pytest.raises(HashmatchError) as failure:
         runner._results_of(lost, [ScanItem("x.jpg")])  # type: ignore[arg-type]
     assert failure.value.reason == "INTERNAL"
+
+
+def test_a_scan_is_audited_with_what_it_did(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.audit.log import Finding, export, verify
+
+    tree, out, db = tmp_path / "tree", tmp_path / "out", tmp_path / "h.db"
+    tree.mkdir()
+    (tree / "listed.jpg").write_bytes(image_bytes(21))
+    (tree / "other.jpg").write_bytes(image_bytes(22))
+    (tree / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    _store_with_one_listed(db, image_bytes(21))
+    assert main(["scan", str(tree), "--out", str(out), "--db", str(db), "--workers", "0"]) == 1  # a match
+    capsys.readouterr()
+    log = tmp_path / "h.audit.jsonl"
+    assert verify(log).finding is Finding.OK
+    records = [r for r in export(log) if r["kind"].startswith("scan_")]
+    assert [r["kind"] for r in records] == ["scan_started", "scan_finished"]
+    started, finished = (r["data"] for r in records)
+    assert started["paths"] == [str(tree)] and started["lists"] == {"ncmec": 1} and started["resumed"] is False
+    assert (finished["done"], finished["matches"], finished["interrupted"]) == (3, 1, False)
+    assert all(r["actor"].startswith("os:") for r in records)
