@@ -28,7 +28,9 @@ def markdown(rows: list[dict[str, Any]], machine: str) -> str:
     for row in rows:
         lines += [
             f"{row['requests']} MatchHashes calls of {row['batch']} hashes per round, {row['concurrency']} "
-            f"concurrent, {row['rows']:,}-entry list; rounds interleaved (off/on, then on/off).",
+            f"concurrent, {row['rows']:,}-entry list"
+            + ("; a `refer` list that 1 query in 10 matches (a referral record each)" if row.get("referring") else "")
+            + "; rounds interleaved (off/on, then on/off).",
             "",
             "| round | audit off (lookups/s) | audit on (lookups/s) | on / off |",
             "|---:|---:|---:|---:|",

@@ -245,7 +245,7 @@ class Matcher:
         # image must cost what a flood of unlisted ones does.
         wanted = {h[2].entry_id for per_query in hits + (near or []) for h in per_query}
         evidence = self.store.evidence(wanted)
-        held = self._watch_floods(hits)
+        held = self._watch_floods(queries, hits)
         elapsed = (time.perf_counter() - started) * 1000.0 / max(1, len(queries))
         versions = {loaded.spec.name: loaded.version for loaded in lists}
         verdicts = [
@@ -259,8 +259,9 @@ class Matcher:
             for verdict, per_query in zip(verdicts, near, strict=True)
         ]
 
-    def _watch_floods(self, hits: list[list[Hit]]) -> frozenset[int]:
-        """Each query's positive matches counted once per entry; the entries held for review after them."""
+    def _watch_floods(self, queries: list[QueryHashes], hits: list[list[Hit]]) -> frozenset[int]:
+        """Each distinct query's positive matches counted once per entry (a call repeating one hash 30 times is
+        one match, not a flood); the entries held for review after them."""
         if self.flood is None:
             return frozenset()
         lists_of = {
@@ -269,7 +270,14 @@ class Matcher:
             for loaded, _, hit in per_query
             if not loaded.spec.negative
         }
-        matched = [entry_id for per_query in hits for entry_id in {h[2].entry_id for h in per_query} & lists_of.keys()]
+        seen: set[tuple[object, int]] = set()
+        matched: list[int] = []
+        for query, per_query in zip(queries, hits, strict=True):
+            identity = query.identity
+            for entry_id in {h[2].entry_id for h in per_query} & lists_of.keys():
+                if (identity, entry_id) not in seen:
+                    seen.add((identity, entry_id))
+                    matched.append(entry_id)
         for hold in self.flood.guard.observe(matched):
             self.flood.on_hold(hold, lists_of[hold.entry_id])
         return self.flood.guard.held

@@ -50,6 +50,18 @@ class QueryHashes:
             return cls.of_media(outcome.hashes)
         return cls.of_digests(outcome.digests, reasons=(outcome.error.reason,) if outcome.error else ())
 
+    @property
+    def identity(self) -> tuple[bytes | None, ...]:
+        """What makes two queries the same input: its hashes (not its quality or reasons)."""
+        video = self.others.get(SignalType.VPDQ)
+        return (
+            self.pdq.digest if self.pdq else None,
+            self.md5,
+            self.sha1,
+            self.sha256,
+            video.value if video is not None else None,
+        )
+
     def exact(self) -> dict[SignalType, bytes]:
         pairs = ((SignalType.MD5, self.md5), (SignalType.SHA1, self.sha1), (SignalType.SHA256, self.sha256))
         return {signal: value for signal, value in pairs if value is not None}

@@ -58,6 +58,8 @@ class ServingState:
         self.audit = audit
         # Shared by every matcher swapped in: a reload must not forget an entry's rates or its hold.
         self.guard = FloodGuard(flood or FloodSettings(), held=(h.entry_id for h in holds.held_entries(store)))
+        self._unsaved_holds: list[tuple[Hold, str]] = []
+        self._holds_lock = threading.Lock()
         self.prevalence = PrevalenceCounters(store, on_count=self._count_prevalence)
         self.lists = lists
         self.metrics = metrics
@@ -129,16 +131,34 @@ class ServingState:
         self.metrics.prevalence.labels(*labels).inc(increment)
 
     def _on_hold(self, hold: Hold, list_name: str) -> None:
-        """Kept in the store (a restart, and every server of the store, sees it), audited, counted, logged."""
-        held = holds.hold(self.store, hold.entry_id, list_name, hold.detail)
+        """Counted at once; kept in the store and audited by the watcher thread (`save_holds`), off the match
+        path: a store busy with an import must not stall lookups, and a failed write must not fail them."""
         self.metrics.holds.labels(list_name).inc()
         self.metrics.held.set(len(self.guard.held))
-        if self.audit is not None:
-            self.audit.append("system:flood-guard", "entry_held", held.to_dict())
-        log.warning(json.dumps({"event": "entry_held", **held.to_dict()}))
+        with self._holds_lock:
+            self._unsaved_holds.append((hold, list_name))
+
+    def save_holds(self) -> None:
+        """Writes the holds taken since the last call (a restart, and every server of the store, then sees
+        them), audits and logs them; one that cannot be written now is tried again next time."""
+        with self._holds_lock:
+            pending, self._unsaved_holds = self._unsaved_holds, []
+        for n, (hold, list_name) in enumerate(pending):
+            try:
+                held = holds.hold(self.store, hold.entry_id, list_name, hold.detail)
+            except Exception:
+                log.exception("a flood hold could not be written to the store; trying again")
+                with self._holds_lock:
+                    self._unsaved_holds[:0] = pending[n:]
+                return
+            self.guard.written(hold.entry_id)
+            if self.audit is not None:
+                self.audit.append("system:flood-guard", "entry_held", held.to_dict())
+            log.warning(json.dumps({"event": "entry_held", **held.to_dict()}))
 
     def release(self, entry_id: int, actor: str) -> holds.HeldEntry | None:
         """An admin's release: automatic action again for the entry (None when it was not held)."""
+        self.save_holds()  # a hold not yet written is released as well
         released = holds.release(self.store, entry_id)
         self.guard.release(entry_id)
         self.metrics.held.set(len(self.guard.held))
@@ -176,11 +196,12 @@ class ServingState:
         seen = self._data_version()
         while not self._watching.wait(interval_s):
             self.flush_counts()
+            self.save_holds()
             try:
                 version = self._data_version()
                 if version != seen:
                     # Holds taken or released by another process (or another server of the store).
-                    self.guard.replace_held(h.entry_id for h in holds.held_entries(self.store))
+                    self.guard.sync(h.entry_id for h in holds.held_entries(self.store))
                     self.metrics.held.set(len(self.guard.held))
                 if version != seen and self.served_versions_differ():
                     self.reload()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -101,11 +102,50 @@ def test_a_new_entry_that_suddenly_matches_is_held_but_a_handful_of_matches_is_n
 def test_a_released_entry_keeps_its_rate_as_its_new_baseline() -> None:
     clock = Clock()
     guard = FloodGuard(FloodSettings(), clock)
-    clock.now += 12 * 3600  # the guard has watched for half a day
+    steady(guard, clock, 1, 0.05, 12 * 3600)  # the guard has seen traffic for half a day
     assert steady(guard, clock, 5, 2.0, 60)
     assert guard.release(5) and not guard.release(5)
     assert steady(guard, clock, 5, 2.0, 1800) == []  # the same rate, accepted by a reviewer
     assert steady(guard, clock, 5, 60.0, 300)  # a jump far above it holds it again
+
+
+def test_a_standby_server_s_idle_hours_are_no_quiet_past() -> None:
+    clock = Clock()
+    guard = FloodGuard(FloodSettings(), clock)
+    clock.now += 6 * 3600  # created, then idle (a standby or a drained server)
+    assert steady(guard, clock, 4, 1.0, 3600) == []  # its traffic, when it comes, is steady
+
+
+def test_the_store_s_holds_are_followed_without_losing_an_unwritten_one() -> None:
+    clock = Clock()
+    guard = FloodGuard(FloodSettings(), clock, held=[11])
+    steady(guard, clock, 1, 0.2, 3600)
+    assert steady(guard, clock, 5, 2.0, 60)  # held here, not yet in the store
+    guard.sync([11, 12])  # the store: 11 as before, 12 held by another server
+    assert guard.held == {5, 11, 12}
+    guard.written(5)
+    guard.sync([12])  # 5 and 11 released elsewhere
+    assert guard.held == {12}
+    assert steady(guard, clock, 5, 2.0, 600) == []  # 5's rate was accepted with its release
+
+
+def test_a_switched_off_guard_holds_nothing_and_ignores_stored_holds() -> None:
+    clock = Clock()
+    guard = FloodGuard(FloodSettings(enabled=False), clock, held=[3])
+    assert guard.held == frozenset()
+    assert steady(guard, clock, 3, 50.0, 60) == [] and guard.held == frozenset()
+    guard.sync([3, 4])
+    assert guard.held == frozenset()
+
+
+def test_entries_not_matched_for_weeks_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("engine.evidence.flood.PRUNE_EVERY", 100)
+    clock = Clock()
+    guard = FloodGuard(FloodSettings(), clock)
+    guard.observe(range(50))
+    clock.now += 8 * 7 * 86_400  # eight weeks on: e^-8 of one match is under the threshold
+    steady(guard, clock, 99, 1.0, 150)  # 150 calls: a sweep at the 100th
+    assert guard.tracked == 1
 
 
 def test_settings_are_checked() -> None:
@@ -119,13 +159,18 @@ def test_a_held_entry_decides_needs_review_and_says_why(store: Store) -> None:
     holds: list[tuple[Hold, str]] = []
     guard = FloodGuard(FloodSettings(min_matches=5), clock)
     matcher = Matcher.from_store(store, flood=FloodWatch(guard, lambda hold, name: holds.append((hold, name))))
-    clock.now += 3600
     other = matcher.match(query(1))
+    clock.now += 3600  # an hour of quiet since the first traffic
+    assert matcher.match(query(1)).decision is Decision.MATCH
     assert other.decision is Decision.MATCH
     verdicts: list[Verdict] = []
+    for _ in range(4):
+        clock.now += 0.5
+        verdicts += matcher.match_many([query(0), query(0)])  # the same query twice in a call counts once
+    assert holds == []  # 4 matches: under min_matches (5)
     for _ in range(10):
         clock.now += 0.5
-        verdicts += matcher.match_many([query(0), query(0)])
+        verdicts += matcher.match_many([query(0), replace(query(0), md5=bytes(16))])  # two distinct uploads
     assert [(h.entry_id, name) for h, name in holds] == [(entry_id(store, "E0"), "csam")]
     last = verdicts[-1]
     assert last.decision is Decision.NEEDS_REVIEW and last.reasons == ("ENTRY_QUARANTINED",)

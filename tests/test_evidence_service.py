@@ -24,9 +24,15 @@ from tests.grpc_fixtures import BRIDGE, OTHER, Served, reason_of, serve
 UNLISTED = QueryHashes(pdq=PdqHash(bytes(range(32)), 90))
 
 
-def listed_pdq() -> QueryHashes:
+def listed_pdq(upload: int = 0) -> QueryHashes:
+    """The listed image's PDQ; `upload` n > 0 gives it the MD5 of a different file (a re-encoded copy)."""
     hashes = MediaHasher().hash_file(BRIDGE)
-    return QueryHashes(pdq=hashes.pdq)
+    return QueryHashes(pdq=hashes.pdq, md5=upload.to_bytes(16, "big") if upload else None)
+
+
+def copies(count: int) -> list[tuple[str, QueryHashes]]:
+    """`count` different uploads of the listed image (repeats of one upload count once per call)."""
+    return [(str(n), listed_pdq(n)) for n in range(1, count + 1)]
 
 
 def with_auditor(tmp_path: Path, **config: object) -> tuple[Served, str]:
@@ -125,12 +131,14 @@ def test_referrals_statistics_and_feedback_through_the_service(tmp_path: Path) -
 def test_a_flooding_entry_is_held_and_an_admin_releases_it(tmp_path: Path) -> None:
     served = serve(tmp_path, flood=FloodSettings(min_matches=20))
     state = served.server.state
-    state.guard.started -= 86_400  # as though the server had watched a quiet day
+    state.guard.started = state.guard.clock() - 86_400  # as though the server had served a quiet day
     try:
         with HashmatchClient(served.address, served.matcher_token) as client:
-            calm = client.match_hashes([("a", listed_pdq())] * 5).results
+            calm = client.match_hashes(copies(5)).results
             assert {r.verdict.decision for r in calm} == {pb.MATCH}
-            flood = client.match_hashes([("a", listed_pdq())] * 30).results
+            repeated = client.match_hashes([("a", listed_pdq())] * 30).results  # one upload, 30 times
+            assert {r.verdict.decision for r in repeated} == {pb.MATCH}
+            flood = client.match_hashes(copies(30)).results
             held = flood[-1].verdict
             assert held.decision == pb.NEEDS_REVIEW and "ENTRY_QUARANTINED" in held.reasons
             assert held.matches[0].quarantined
@@ -153,10 +161,10 @@ def test_a_flooding_entry_is_held_and_an_admin_releases_it(tmp_path: Path) -> No
 
 def test_a_hold_outlives_a_restart(tmp_path: Path) -> None:
     served = serve(tmp_path, flood=FloodSettings(min_matches=20))
-    served.server.state.guard.started -= 86_400
+    served.server.state.guard.started = served.server.state.guard.clock() - 86_400
     try:
         with HashmatchClient(served.address, served.matcher_token) as client:
-            client.match_hashes([("a", listed_pdq())] * 30)
+            client.match_hashes(copies(30))
     finally:
         served.server.stop(0)
     from grpc_api.server import ServerConfig, start_server

@@ -2,14 +2,17 @@
 
 A bad entry (a blank frame, a logo, a hash of a common template) can suddenly match a large share of all
 uploads, and every one of those verdicts would remove an innocent upload. The guard keeps two exponentially
-decayed match counts per entry: a recent one (time constant `window_s`) and a baseline (`baseline_s`). Each
-is turned into a rate with the bias correction for the time the guard has been watching, so steady traffic
-reads the same in both from the first minute. An entry is held when its recent rate exceeds `multiple` times
+decayed match counts per entry: a recent one (time constant `window_s`) and a baseline (`baseline_s`, a week).
+Each is turned into a rate with the bias correction for the time the guard has seen traffic (from its first
+match, not from its creation: a standby server's idle hours are no quiet past), so steady traffic reads the
+same in both from the first minute. An entry is held when its recent rate exceeds `multiple` times
 its baseline (never less than `floor_per_hour`) and its recent count reaches `min_matches`. A held entry's
 matches say `needs_review` instead of their list's automatic action until an admin releases it.
 
-The baseline begins when the guard does (a server start): an entry that floods from the first moment has no
-quieter past to jump from, and is caught only once a restart gives it one.
+The baseline begins with the first traffic the guard sees (a server start): an entry that floods from that
+moment has no quieter past to jump from. An entry whose own traffic is bursty (silent for days, then busy) can
+be held at the start of a burst: a safe failure (a person reviews instead of automatic action), and a release
+accepts its rate.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ class FloodSettings:
     enabled: bool = True
     multiple: float = 10.0  # recent rate over baseline rate that holds an entry
     window_s: float = 300.0  # time constant of the recent rate
-    baseline_s: float = 86_400.0  # time constant of the baseline rate
+    baseline_s: float = 7 * 86_400.0  # time constant of the baseline rate
     min_matches: float = 30.0  # the recent decayed count an entry must reach first: a handful is never a flood
     floor_per_hour: float = 1.0  # the least baseline an entry is held to (a rarely seen entry has almost none)
 
@@ -68,8 +71,13 @@ class _Rates:
         self.last = now
 
 
+PRUNE_EVERY = 100_000  # observations between sweeps of entries whose counts have decayed to nothing
+FORGOTTEN_BELOW = 0.01  # a baseline count this small is no history worth keeping
+
+
 class FloodGuard:
-    """Thread-safe. `observe` is called with the entries each batch matched; `held` is what is under review."""
+    """Thread-safe. `observe` is called with the entries each batch matched; `held` is what is under review.
+    Switched off (`enabled` false), it holds nothing and its stored holds do not apply."""
 
     def __init__(
         self,
@@ -79,10 +87,12 @@ class FloodGuard:
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.started = clock()
+        self.started: float | None = None  # the first observation
         self._rates: dict[int, _Rates] = {}
-        self._held: frozenset[int] = frozenset(held)
+        self._stored = frozenset(held)  # the holds as the store had them when last read
+        self._held: frozenset[int] = self._stored if settings.enabled else frozenset()
         self._lock = threading.Lock()
+        self._observed = 0
 
     @property
     def held(self) -> frozenset[int]:
@@ -95,6 +105,8 @@ class FloodGuard:
         settings, now = self.settings, self.clock()
         holds: list[Hold] = []
         with self._lock:
+            if self.started is None:
+                self.started = now
             watched = max(now - self.started, 1e-9)
             recent_span = settings.window_s * -math.expm1(-watched / settings.window_s)
             baseline_span = settings.baseline_s * -math.expm1(-watched / settings.baseline_s)
@@ -114,7 +126,26 @@ class FloodGuard:
                 if recent > settings.multiple * baseline:
                     self._held = self._held | {entry_id}
                     holds.append(Hold(entry_id, recent * 3600, baseline * 3600, rates.recent))
+            self._observed += 1
+            if self._observed % PRUNE_EVERY == 0:
+                self._prune(now)
         return holds
+
+    def _prune(self, now: float) -> None:
+        """Forget entries not matched for so long that their counts are all but zero (the dict would otherwise
+        grow with every entry ever matched)."""
+        decay = self.settings.baseline_s
+        forgotten = [
+            entry_id
+            for entry_id, rates in self._rates.items()
+            if entry_id not in self._held and rates.baseline * math.exp(-(now - rates.last) / decay) < FORGOTTEN_BELOW
+        ]
+        for entry_id in forgotten:
+            del self._rates[entry_id]
+
+    @property
+    def tracked(self) -> int:
+        return len(self._rates)
 
     def release(self, entry_id: int) -> bool:
         """Automatic action again for this entry (False: it was not held). A reviewer who releases it found
@@ -127,17 +158,28 @@ class FloodGuard:
             self._accept_rate(entry_id)
             return True
 
-    def replace_held(self, entry_ids: Iterable[int]) -> None:
-        """The held set as the store now has it (another process may have released or held entries)."""
+    def sync(self, stored: Iterable[int]) -> None:
+        """Follow the store's holds: entries that left it since it was last read were released (by an admin,
+        perhaps through another process), entries that appeared were held elsewhere. A hold of this guard that
+        is not yet written stays."""
         with self._lock:
-            wanted = frozenset(entry_ids)
-            for released in self._held - wanted:
-                self._accept_rate(released)
-            self._held = wanted
+            now_stored = frozenset(stored)
+            released, added = self._stored - now_stored, now_stored - self._stored
+            self._stored = now_stored
+            if not self.settings.enabled:
+                return
+            for entry_id in released & self._held:
+                self._accept_rate(entry_id)
+            self._held = (self._held - released) | added
+
+    def written(self, entry_id: int) -> None:
+        """This guard's hold of the entry is now in the store (so its removal there is a release)."""
+        with self._lock:
+            self._stored = self._stored | {entry_id}
 
     def _accept_rate(self, entry_id: int) -> None:
         rates = self._rates.get(entry_id)
-        if rates is None:
+        if rates is None or self.started is None:
             return
         watched = max(self.clock() - self.started, 1e-9)
         recent_rate = rates.recent / (self.settings.window_s * -math.expm1(-watched / self.settings.window_s))

@@ -26,13 +26,14 @@ def held_entries(store: Store) -> list[HeldEntry]:
 
 
 def hold(store: Store, entry_id: int, list_name: str, detail: str) -> HeldEntry:
-    held = HeldEntry(entry_id, list_name, now(), detail)
+    """The entry held (as the store has it: an entry already held keeps its first time and detail)."""
     with store.transaction() as db:
         db.execute(
             "INSERT OR IGNORE INTO quarantine (entry_id, list, since, detail) VALUES (?, ?, ?, ?)",
-            (held.entry_id, held.list_name, held.since, held.detail),
+            (entry_id, list_name, now(), detail),
         )
-    return held
+        row = db.execute("SELECT list, since, detail FROM quarantine WHERE entry_id = ?", (entry_id,)).fetchone()
+    return HeldEntry(entry_id, str(row[0]), str(row[1]), str(row[2]))
 
 
 def release(store: Store, entry_id: int) -> HeldEntry | None:
