@@ -62,9 +62,10 @@ def _register_referrals(commands: Any) -> None:
     parser = commands.add_parser(
         "referrals",
         help="referral records of matches of 'refer' lists, for a person to review and file",
-        description="Each record is shaped after the file fields of an NCMEC CyberTipline report and checked "
-        "against engine/evidence/referral.schema.json before it is written (REFERRAL_INVALID otherwise). "
-        "hashmatch never files a report itself.",
+        description="Each record is shaped after the file fields of an NCMEC CyberTipline report. The server "
+        "checks it against engine/evidence/referral.schema.json when it writes it, and the export checks every "
+        "record again before it prints any (REFERRAL_INVALID: nothing is printed). hashmatch never files a "
+        "report itself.",
     )
     actions = parser.add_subparsers(dest="action", required=True)
     export = actions.add_parser("export", help="the records, optionally from an incident time on")
@@ -80,7 +81,7 @@ def run_referrals_export(args: argparse.Namespace) -> int:
         with connected(args) as client:
             records = [json.loads(line) for line in client.export_referrals(since or "")]
     else:
-        records = list(referrals(log_path(args), since))
+        records = referrals(log_path(args), since)
     _write_records(records, args.format)
     return EXIT_OK
 
@@ -111,17 +112,19 @@ def _register_stats(commands: Any) -> None:
 def run_stats(args: argparse.Namespace) -> int:
     by = parse_dimensions(args.by)
     since = _day(args.since)
+    k = args.min_cell
     if args.server:
         with connected(args) as client:
-            answer = client.stats(list(by), since or "", args.min_cell)
+            answer = client.stats(list(by), since or "", k)
         cells = [Cell(dict(c.key), None if c.suppressed else int(c.count)) for c in answer.cells]
+        k = answer.min_cell  # the server's floor, where it is above what was asked
     else:
         with open_store(args) as store:
-            cells = prevalence(store, by, since=since, k=args.min_cell)
+            cells = prevalence(store, by, since=since, k=k)
     if args.format == "json":
-        sys.stdout.write(cells_to_json(cells, by, args.min_cell, since) + "\n")
+        sys.stdout.write(cells_to_json(cells, by, k, since) + "\n")
     else:
-        sys.stdout.write(cells_to_csv(cells, by, args.min_cell))
+        sys.stdout.write(cells_to_csv(cells, by, k))
     return EXIT_OK
 
 

@@ -85,9 +85,11 @@ SETTINGS: dict[str, Setting] = {
     "flood_quarantine": Setting(_on_off, True, "hold for review an entry whose match rate jumps (true/false)"),
     "flood_multiple": Setting(float, 10.0, "hold an entry matching this many times its baseline rate"),
     "flood_window_s": Setting(float, 300.0, "time constant of an entry's recent match rate (seconds)"),
-    "flood_baseline_s": Setting(float, 86_400.0, "time constant of an entry's baseline match rate (seconds)"),
+    "flood_baseline_s": Setting(float, 7 * 86_400.0, "time constant of an entry's baseline match rate (seconds)"),
     "flood_min_matches": Setting(float, 30.0, "recent matches an entry needs before it can be held"),
     "flood_floor_per_hour": Setting(float, 1.0, "the least baseline an entry is held to (matches an hour)"),
+    "stats_min_cell": Setting(int, 10, "smallest prevalence cell the Audit service shows (callers may only raise it)"),
+    "max_audit_calls": Setting(int, 2, "Audit reads at once (exports hold a thread while they stream)"),
 }
 
 
@@ -261,6 +263,8 @@ def build_config(args: argparse.Namespace, environ: dict[str, str]) -> ServerCon
             min_matches=settings["flood_min_matches"],
             floor_per_hour=settings["flood_floor_per_hour"],
         ),
+        stats_min_cell=settings["stats_min_cell"],
+        max_audit_calls=settings["max_audit_calls"],
     )
 
 

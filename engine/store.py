@@ -455,8 +455,22 @@ class Store:
             (settings.threshold, settings.action.value, int(settings.negative), list_id),
         )
 
+    def check_not_rolled_back(self, name: str) -> None:
+        """ROLLED_BACK when an older version than the latest is active: a change built on the latest version
+        and activated would bring back what the rollback took away."""
+        active, latest = self.get_list(name).active_version, self.latest_version(name)
+        if active is not None and active != latest:
+            raise StoreError(
+                ReasonCode.ROLLED_BACK,
+                f"list {name!r} serves version {active}, but its latest is {latest}: a change builds on the latest "
+                f"and would undo the rollback; activate {latest}, or import the list as it should be, first",
+            )
+
     def change_settings(self, name: str, settings: ListSettings, activate: bool = True) -> ListVersion | None:
-        """A new version with the latest version's entries and new settings; None when nothing changes."""
+        """A new version with the latest version's entries and new settings; None when nothing changes.
+        ROLLED_BACK (with `activate`) when an older version is active."""
+        if activate:
+            self.check_not_rolled_back(name)
         with self.transaction():
             changes = settings.changes_from(self.latest_settings(name))
             if not changes:

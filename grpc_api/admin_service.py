@@ -108,14 +108,16 @@ class AdminService(pb_grpc.ListAdminServicer):
             self.state.audit.append(f"token:{CALLER.get()}", kind, data, wait=True)
 
     def _reload_after(self, report: ImportReport) -> None:
-        """The version is committed already: a failed reload must say so, or a retry would import it again."""
+        self._reload(f"list {report.list_name!r} version {report.version} is imported and active in the store")
+
+    def _reload(self, done: str) -> None:
+        """The change is committed already: a failed reload must say so, or a retry would make it twice."""
         try:
             self.state.reload()
         except Exception as exc:
-            log.exception("reload after import failed")
+            log.exception("reload after a change failed")
             raise ReloadError(
-                f"list {report.list_name!r} version {report.version} is imported and active in the store, but "
-                f"the server could not load it ({type(exc).__name__}); it serves the previous versions"
+                f"{done}, but the server could not load it ({type(exc).__name__}); it serves the previous versions"
             ) from exc
 
     def ListVersions(  # noqa: N802
@@ -167,15 +169,17 @@ class AdminService(pb_grpc.ListAdminServicer):
                 action=_choice(ListAction, request.action, "action") if request.action else latest.action,
                 negative=latest.negative,
             )
-            version = store.change_settings(request.list, wanted)
-            if version is None:
-                number = store.latest_version(request.list)
-                return _version_to_proto(next(v for v in store.versions(request.list) if v.number == number), True)
+            version = store.change_settings(request.list, wanted)  # ROLLED_BACK while an older version serves
+            if version is None:  # nothing to change: the latest version, which is the active one
+                versions = store.versions(request.list)
+                if not versions:
+                    raise HashmatchError(ReasonCode.VERSION_NOT_FOUND, f"list {request.list!r} has no version yet")
+                return _version_to_proto(versions[-1], True)
             self._audit(
                 "list_settings",
                 {"list": request.list, "version": version.number, "changes": wanted.changes_from(latest)},
             )
-            self.state.reload()
+            self._reload(f"list {request.list!r} version {version.number} (settings) is active in the store")
             return _version_to_proto(version, True)
 
         return observed(self.state, "ChangeSettings", context, run)
@@ -194,7 +198,10 @@ class AdminService(pb_grpc.ListAdminServicer):
             )
             self._audit("feedback", given.audit_data(request.viewed))
             if given.disabled_version is not None:
-                self.state.reload()
+                self._reload(
+                    f"feedback {given.id} is recorded and list {request.list!r} version {given.disabled_version} "
+                    "without the entry is active in the store"
+                )
             return pb.FeedbackResponse(feedback_id=given.id, disabled_version=given.disabled_version or 0)
 
         return observed(self.state, "GiveFeedback", context, run)

@@ -22,15 +22,15 @@ CHUNK_BYTES = 1 << 20  # JSON lines per streamed message, about this many bytes
 
 
 class AuditService(pb_grpc.AuditServicer):
-    def __init__(self, state: ServingState) -> None:
+    def __init__(self, state: ServingState, min_cell: int = DEFAULT_MIN_CELL) -> None:
         self.state = state
+        self.min_cell = min_cell  # the server's floor: a caller may ask for larger cells, never smaller
 
     def ExportAudit(self, request: pb.ExportRequest, context: grpc.ServicerContext) -> Iterator[pb.JsonLines]:  # noqa: N802
         def lines() -> Iterator[str]:
             self.state.audit_log().flush()  # what this server has queued is in the export too
-            return (
-                json.dumps(record, ensure_ascii=False) for record in export(self._audit_path(), request.since or None)
-            )
+            since = since_of(request.since)  # USAGE for a time that is not one, before anything is sent
+            return (json.dumps(record, sort_keys=True) for record in export(self._audit_path(), since))
 
         return self._stream("ExportAudit", context, lines)
 
@@ -47,16 +47,18 @@ class AuditService(pb_grpc.AuditServicer):
         self, request: pb.ExportRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.JsonLines]:
         def lines() -> Iterator[str]:
-            return iter(feedback_to_json(feedback_since(self.state.store, request.since or None)).splitlines())
+            found = feedback_since(self.state.store, since_of(request.since))
+            return iter(feedback_to_json(found).splitlines())
 
         return self._stream("ExportFeedback", context, lines)
 
     def Stats(self, request: pb.StatsRequest, context: grpc.ServicerContext) -> pb.StatsResponse:  # noqa: N802
         def run() -> pb.StatsResponse:
             self.state.flush_counts()  # the verdicts served so far are all in
-            k = request.min_cell or DEFAULT_MIN_CELL
+            k = max(request.min_cell, self.min_cell)
             by = parse_dimensions(",".join(request.by) or "day")
-            cells = prevalence(self.state.store, by, since=request.since or None, k=k)
+            since = since_of(request.since)
+            cells = prevalence(self.state.store, by, since=since[:10] if since else None, k=k)
             return pb.StatsResponse(
                 cells=[pb.StatsCell(key=c.key, count=c.count or 0, suppressed=c.suppressed) for c in cells], min_cell=k
             )

@@ -26,6 +26,7 @@ _STATUS_OF_REASON = {
     ReasonCode.LIST_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
     ReasonCode.NO_ACTIVE_LIST: grpc.StatusCode.FAILED_PRECONDITION,
     ReasonCode.LIST_WOULD_SHRINK: grpc.StatusCode.FAILED_PRECONDITION,
+    ReasonCode.ROLLED_BACK: grpc.StatusCode.FAILED_PRECONDITION,
     ReasonCode.STORE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ReasonCode.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ReasonCode.TOO_MANY_STREAMS: grpc.StatusCode.RESOURCE_EXHAUSTED,

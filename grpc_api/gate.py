@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import Any
 
@@ -68,9 +69,13 @@ class Slots:
 
 
 class Gate(grpc.ServerInterceptor):
-    def __init__(self, tokens: TokenSource | None, slots: Slots) -> None:
+    def __init__(self, tokens: TokenSource | None, slots: Slots, max_audit_calls: int = 2) -> None:
         self.tokens = tokens
         self.slots = slots
+        self.max_audit_calls = max_audit_calls
+        # An export holds a thread from the reserve while it streams: a few at most, or readers would starve
+        # health checks and an admin's rollback.
+        self.audit_calls = threading.BoundedSemaphore(max_audit_calls)
 
     def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler], details: grpc.HandlerCallDetails
@@ -82,7 +87,9 @@ class Gate(grpc.ServerInterceptor):
         who, refusal = self._identify(details.invocation_metadata or (), method)
         if refusal is not None:
             return _refusing(handler, *refusal)
-        if method.startswith((ADMIN_METHODS, AUDIT_METHODS)):
+        if method.startswith(AUDIT_METHODS):
+            return _as_caller(handler, who, self._audit_slot)
+        if method.startswith(ADMIN_METHODS):
             return _as_caller(handler, who)
         return self._admitted(handler, who, stream=method in (STREAM_METHOD, VIDEO_UPLOAD_METHOD))
 
@@ -104,6 +111,15 @@ class Gate(grpc.ServerInterceptor):
             needed = " or ".join(role.value for role in allowed)
             return "", (ReasonCode.PERMISSION_DENIED, f"token {record.name!r} ({record.role}) lacks the {needed} role")
         return record.name, None
+
+    @contextmanager
+    def _audit_slot(self, context: grpc.ServicerContext) -> Iterator[None]:
+        if not self.audit_calls.acquire(blocking=False):
+            abort(context, ReasonCode.OVERLOADED, f"{self.max_audit_calls} audit reads are running already; retry")
+        try:
+            yield
+        finally:
+            self.audit_calls.release()
 
     def _admitted(self, handler: grpc.RpcMethodHandler, who: str, stream: bool) -> grpc.RpcMethodHandler:
         """The same handler, holding a slot while it runs (a stream: until its last answer is sent)."""
@@ -156,14 +172,20 @@ _ROLES_OF = {
 }
 
 
-def _as_caller(handler: grpc.RpcMethodHandler, who: str) -> grpc.RpcMethodHandler:
+def _as_caller(
+    handler: grpc.RpcMethodHandler,
+    who: str,
+    slot: Callable[[grpc.ServicerContext], AbstractContextManager[None]] | None = None,
+) -> grpc.RpcMethodHandler:
     """An admin or audit handler (unary, or an export's server stream) that runs with CALLER set to its
-    token's name."""
+    token's name, holding `slot` (if any) while it runs."""
+    held = slot or (lambda _context: nullcontext())
     if handler.response_streaming:
 
         def exporting(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             CALLER.set(who)
-            yield from handler.unary_stream(request, context)
+            with held(context):
+                yield from handler.unary_stream(request, context)
 
         return grpc.unary_stream_rpc_method_handler(
             exporting, handler.request_deserializer, handler.response_serializer
@@ -171,7 +193,8 @@ def _as_caller(handler: grpc.RpcMethodHandler, who: str) -> grpc.RpcMethodHandle
 
     def unary(request: Any, context: grpc.ServicerContext) -> Any:
         CALLER.set(who)
-        return handler.unary_unary(request, context)
+        with held(context):
+            return handler.unary_unary(request, context)
 
     return _like(handler, unary_unary=unary)
 

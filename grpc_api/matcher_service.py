@@ -204,6 +204,8 @@ class MatcherService(pb_grpc.MatcherServicer):
                 raise HashmatchError(
                     ReasonCode.TOO_LARGE, f"{len(request.queries)} queries; send at most {MAX_HASH_QUERIES} per call"
                 )
+            for query in request.queries:
+                _check_metadata(query.metadata)  # kept in referral records: bounded as Match's is
             queries = [hashes_from_proto(q.hashes) for q in request.queries]
             scope = self._scope(request.options)
             matcher = self.state.matcher  # one version for the whole call
@@ -396,6 +398,9 @@ def handled(state: ServingState, method: str, context: grpc.ServicerContext) -> 
     except CallerGoneError as exc:
         code = "CANCELLED"
         context.abort(grpc.StatusCode.CANCELLED, str(exc))
+        raise
+    except GeneratorExit:  # a streamed answer the caller stopped reading (it cancelled, or went away)
+        code = "CANCELLED"
         raise
     except Exception:
         code = status_of(ReasonCode.INTERNAL).name

@@ -123,6 +123,8 @@ class ServerConfig:
     audit_checkpoint_s: float = 3600.0  # how often, and once more at stop
     # Flood quarantine: an entry matching far above its own baseline is held for review (engine/evidence/flood).
     flood: FloodSettings = field(default_factory=FloodSettings)
+    stats_min_cell: int = 10  # the smallest prevalence cell the Audit service shows: a caller may raise it only
+    max_audit_calls: int = 2  # Audit exports at once (each holds a thread while it streams); more: OVERLOADED
 
 
 class ServerStartError(HashmatchError):
@@ -214,10 +216,10 @@ def _start(config: ServerConfig, metrics: ServerMetrics, metrics_http: Any) -> R
         ("grpc.so_reuseport", 0),
         *config.connections.options(),
     ]
-    server = grpc.server(pool, interceptors=[Gate(tokens, slots)], options=options)
+    server = grpc.server(pool, interceptors=[Gate(tokens, slots, config.max_audit_calls)], options=options)
     add_service(server, "Matcher", MatcherService(state, item_pool, config.stream))
     add_service(server, "ListAdmin", AdminService(state))
-    add_service(server, "Audit", AuditService(state))
+    add_service(server, "Audit", AuditService(state, config.stats_min_cell))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = [
@@ -312,7 +314,15 @@ def check_settings(config: ServerConfig) -> None:
             f"refusing to send bearer tokens in plaintext on {config.address}: give --tls-cert and --tls-key, "
             "or --insecure-plaintext if a TLS proxy in front of the server terminates it"
         )
-    for name in ("max_message_bytes", "max_concurrent_rpcs", "max_streams_per_token", "workers", "decode_memory_bytes"):
+    for name in (
+        "max_message_bytes",
+        "max_concurrent_rpcs",
+        "max_streams_per_token",
+        "workers",
+        "decode_memory_bytes",
+        "stats_min_cell",
+        "max_audit_calls",
+    ):
         if getattr(config, name) < 1:
             raise ServerStartError(f"{name} is at least 1")
 

@@ -20,7 +20,14 @@ from engine.audit.records import match_record
 from engine.evidence import holds
 from engine.evidence.flood import FloodGuard, FloodSettings, Hold
 from engine.evidence.prevalence import PrevalenceCounters, PrevalenceKey
-from engine.evidence.referrals import NO_CLIENT_IDS, REFERRAL_KIND, ClientIds, referral_of
+from engine.evidence.referrals import (
+    INVALID_REFERRAL_KIND,
+    NO_CLIENT_IDS,
+    REFERRAL_KIND,
+    ClientIds,
+    referral_of,
+    schema_problems,
+)
 from engine.matcher import FloodWatch, Matcher, MatchScope, QueryHashes, Verdict
 from engine.media_query import MediaQueries
 from engine.signal_types.vpdq import DEFAULT_OPTIONS as DEFAULT_VIDEO_OPTIONS
@@ -122,9 +129,16 @@ class ServingState:
         for i, verdict in enumerate(verdicts):
             client = clients[i] if clients is not None else NO_CLIENT_IDS
             referral = referral_of(verdict, client, now(), reporter, sources)
-            if referral is not None:
-                self.audit.append(f"token:{actor}", REFERRAL_KIND, referral)
-                self.metrics.referrals.inc()
+            if referral is None:
+                continue
+            problems = schema_problems(referral)
+            if problems:  # kept as evidence, but out of the exports it would otherwise stop (REFERRAL_INVALID)
+                self.metrics.errors.labels(ReasonCode.REFERRAL_INVALID.value).inc()
+                log.error(json.dumps({"event": "referral_invalid", "problems": problems[:5]}))
+                self.audit.append(f"token:{actor}", INVALID_REFERRAL_KIND, {"problems": problems, "record": referral})
+                continue
+            self.audit.append(f"token:{actor}", REFERRAL_KIND, referral)
+            self.metrics.referrals.inc()
 
     def _count_prevalence(self, key: PrevalenceKey, increment: int) -> None:
         labels = (key.list, key.classification, key.signal_type, key.decision, key.variant)

@@ -50,6 +50,7 @@ class ReasonCode(StrEnum):
     LIST_NOT_FOUND = "LIST_NOT_FOUND"
     LIST_EXISTS = "LIST_EXISTS"
     VERSION_NOT_FOUND = "VERSION_NOT_FOUND"
+    ROLLED_BACK = "ROLLED_BACK"  # a change that builds on the latest version while an older one is active
     ENTRY_NOT_FOUND = "ENTRY_NOT_FOUND"  # feedback or a release names an entry the list does not hold
     NO_ACTIVE_LIST = "NO_ACTIVE_LIST"
     INVALID_SETTING = "INVALID_SETTING"

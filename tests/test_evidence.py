@@ -17,8 +17,8 @@ from engine.evidence.flood import FloodGuard, FloodSettings, Hold
 from engine.evidence.prevalence import PrevalenceCounters, cells_to_csv, prevalence, total_served
 from engine.evidence.referrals import REFERRAL_KIND, ClientIds, referral_of, referrals, schema_problems
 from engine.importers.formats import ImportFormat, records_from_text
-from engine.importing import import_records
-from engine.lists import HashList, ListAction, SourceProgramme
+from engine.importing import ImportMode, import_records
+from engine.lists import HashList, ListAction, ListSettings, SourceProgramme
 from engine.matcher import Decision, FloodWatch, Matcher, QueryHashes, Verdict
 from engine.signals import SignalType
 from engine.store import Store
@@ -312,3 +312,17 @@ def test_prevalence_refuses_unknown_dimensions(store: Store) -> None:
     with pytest.raises(HashmatchError) as refused:
         prevalence(store, ["user_id"])
     assert refused.value.reason == "USAGE" and "user_id" in refused.value.detail
+
+
+def test_a_disable_or_a_settings_change_after_a_rollback_is_refused(store: Store) -> None:
+    import_records(store, "csam", records_from_text(f"{'ee' * 32}\n", ImportFormat.PLAIN), mode=ImportMode.DELTA)
+    store.activate("csam", 1)  # rolled back: version 2 added an entry by mistake
+    target = entry_id(store, "E0")
+    with pytest.raises(HashmatchError) as disabling:
+        give_feedback(store, "csam", target, FeedbackKind.FALSE_POSITIVE, "os:a", disable=True)
+    assert disabling.value.reason == "ROLLED_BACK" and "serves version 1" in disabling.value.detail
+    with pytest.raises(HashmatchError) as setting:
+        store.change_settings("csam", ListSettings(threshold=20))
+    assert setting.value.reason == "ROLLED_BACK"
+    assert store.get_list("csam").active_version == 1 and store.latest_version("csam") == 2
+    assert give_feedback(store, "csam", target, FeedbackKind.FALSE_POSITIVE, "os:a").disabled_version is None

@@ -105,7 +105,7 @@ def test_stats_on_the_local_store_suppress_small_cells(db: list[str], capsys: py
 
 
 def test_the_evidence_commands_through_a_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    served = serve(tmp_path, token_check_s=0.0)
+    served = serve(tmp_path, token_check_s=0.0, stats_min_cell=3)
     reader = TokenStore.add(tmp_path / "tokens.json", "reader", Role.AUDITOR)
     admin = ["--server", served.address, "--token", served.admin_token]
     try:
@@ -125,8 +125,10 @@ def test_the_evidence_commands_through_a_server(tmp_path: Path, capsys: pytest.C
         records = json.loads(out)
         assert code == 0 and sorted(r["client"]["upload_id"] for r in records) == ["up-0", "up-1", "up-2"]
         assert all(r["client"]["user_id"] is None and "user_id" in r["absent"] for r in records)
-        code, out, _ = run(capsys, ["stats", "--by", "list,decision", "--min-cell", "3", *remote])
-        assert out.splitlines() == ["list,decision,count", "demo,match,3"]
+        code, out, _ = run(capsys, ["stats", "--by", "list,decision", "--min-cell", "1", *remote])
+        assert out.splitlines() == ["list,decision,count", "demo,match,3"]  # the server's floor is 3
+        code, out, _ = run(capsys, ["stats", "--by", "list,decision", "--min-cell", "4", *remote])
+        assert out.splitlines() == ["list,decision,count", "demo,match,<4"]
         code, out, _ = run(capsys, ["audit", "export", *remote])
         assert code == 0 and sum(json.loads(line)["kind"] == "referral" for line in out.splitlines()) == 3
         code, _, err = run(capsys, ["held", "ls", *remote])  # an auditor reads, it does not administer

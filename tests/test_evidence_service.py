@@ -50,7 +50,7 @@ def refused(call: Callable[[], object]) -> str:
 
 
 def test_referrals_statistics_and_feedback_through_the_service(tmp_path: Path) -> None:
-    served, reader = with_auditor(tmp_path)
+    served, reader = with_auditor(tmp_path, stats_min_cell=1)  # counts of one shown: a test of the counting
     try:
         with HashmatchClient(served.address, served.admin_token) as admin:
             changed = admin.change_settings("demo", action="refer")
@@ -84,10 +84,14 @@ def test_referrals_statistics_and_feedback_through_the_service(tmp_path: Path) -
             by_decision = auditor.stats(["decision"], min_cell=1)
             counts = {cell.key["decision"]: cell.count for cell in by_decision.cells}
             assert counts == {"match": 2, "no_match": 2} and sum(counts.values()) == served_verdicts
-            small = auditor.stats(["list", "decision"])  # k = 10 by default: every cell here is smaller
-            assert small.min_cell == 10 and all(c.suppressed and c.count == 0 for c in small.cells)
-            published = str(auditor.stats(["day", "list", "classification", "signal_type", "decision", "variant"]))
-            assert not any(secret in published for secret in ("up-1", "user-1", "up-2", "up-3", "u-3"))
+            small = auditor.stats(["list", "decision"], min_cell=10)  # every cell here is smaller
+            assert small.min_cell == 10 and len(small.cells) == 2
+            assert all(c.suppressed and c.count == 0 for c in small.cells)
+            # The ids were sent and are in the referrals (and the audit log), but in no statistic.
+            secrets = ("up-1", "user-1", "up-2", "up-3", "u-3")
+            assert {"up-1", "user-1", "up-2"} <= {v for r in records for v in r["client"].values()}
+            every = auditor.stats(["day", "list", "classification", "signal_type", "decision", "variant"], min_cell=1)
+            assert len(every.cells) == 3 and not any(secret in str(every) for secret in secrets)
 
             assert refused(lambda: auditor.status()) == "PERMISSION_DENIED"
             assert refused(lambda: auditor.match_hashes([("x", UNLISTED)])) == "PERMISSION_DENIED"
@@ -178,3 +182,78 @@ def test_a_hold_outlives_a_restart(tmp_path: Path) -> None:
             assert verdict.decision == pb.NEEDS_REVIEW and verdict.matches[0].quarantined
     finally:
         again.stop(0)
+
+
+def test_the_audit_service_keeps_its_floor_its_limit_and_its_word_on_times(tmp_path: Path) -> None:
+    served, reader = with_auditor(tmp_path, stats_min_cell=5)
+    try:
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            client.match_hashes(copies(3) + [("u", UNLISTED)] * 6)
+            too_long = pb.HashQuery(client_id="x", metadata=pb.ClientMetadata(user_id="u" * 5000))
+            assert (
+                refused(
+                    lambda: client.matcher.MatchHashes(
+                        pb.MatchHashesRequest(queries=[too_long]), metadata=client.metadata, timeout=10
+                    )
+                )
+                == "TOO_LARGE"
+            )
+        with HashmatchClient(served.address, reader) as auditor:
+            asked = auditor.stats(["decision"], min_cell=1)  # below the server's floor: the floor applies
+            assert asked.min_cell == 5
+            cells = {c.key["decision"]: (c.count, c.suppressed) for c in asked.cells}
+            assert cells == {"match": (0, True), "no_match": (6, False)}
+            assert auditor.stats(["decision"], since="2999-01-01").cells == []
+            assert refused(lambda: auditor.stats(["decision"], since="tomorrow")) == "USAGE"
+            assert refused(lambda: auditor.export_audit(since="tomorrow")) == "USAGE"
+            assert list(auditor.export_audit(since="2999-01-01T00:00:00+05:00")) == []
+            assert len(list(auditor.export_audit(since="2000-01-01"))) >= 2
+    finally:
+        served.server.stop(0)
+
+
+def test_audit_reads_beyond_the_limit_are_refused_not_queued() -> None:
+    from grpc_api.errors import REASON_KEY
+    from grpc_api.gate import Gate, Slots
+
+    class RefusedError(Exception):
+        pass
+
+    class Context:
+        def abort_with_status(self, status: grpc.Status) -> None:
+            raise RefusedError(dict(status.trailing_metadata)[REASON_KEY])
+
+    gate = Gate(None, Slots(4, 4), max_audit_calls=1)
+    with (
+        gate._audit_slot(Context()),
+        pytest.raises(RefusedError, match="OVERLOADED"),
+        gate._audit_slot(Context()),
+    ):
+        pass
+    with gate._audit_slot(Context()):
+        pass  # the slot came back
+
+
+def test_a_referral_the_schema_refuses_is_kept_apart_and_exports_go_on(tmp_path: Path) -> None:
+    served, reader = with_auditor(tmp_path)
+    try:
+        with HashmatchClient(served.address, served.admin_token) as admin:
+            admin.change_settings("demo", action="refer")
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            client.match_hashes(copies(1), clients=[ClientIds("fine")])
+            import engine.evidence.referrals as referral_module
+
+            original = referral_module.SCHEMA_ID
+            referral_module.SCHEMA_ID = "hashmatch.referral/0"  # as a future field the schema lacked would
+            try:
+                client.match_hashes(copies(1), clients=[ClientIds("broken")])
+            finally:
+                referral_module.SCHEMA_ID = original
+        with HashmatchClient(served.address, reader) as auditor:
+            exported = [json.loads(line) for line in auditor.export_referrals()]
+            assert [r["client"]["upload_id"] for r in exported] == ["fine"]
+            kept = [json.loads(line) for line in auditor.export_audit() if '"referral_invalid"' in line]
+            assert len(kept) == 1 and kept[0]["data"]["record"]["client"]["upload_id"] == "broken"
+        assert served.server.state.metrics.errors.labels("REFERRAL_INVALID")._value.get() == 1
+    finally:
+        served.server.stop(0)

@@ -67,6 +67,8 @@ def give_feedback(
     if entry is None or entry.list_name != list_name:
         raise EntryNotFoundError(list_name, entry_id)
     disabled: int | None = None
+    if disable:
+        store.check_not_rolled_back(list_name)
     if disable and entry.removed_version is None:
         report = import_records(
             store,

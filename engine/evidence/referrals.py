@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -28,6 +28,7 @@ from engine.signals import SignalType
 from hashing.errors import HashmatchError, ReasonCode
 
 REFERRAL_KIND = "referral"
+INVALID_REFERRAL_KIND = "referral_invalid"  # a record the schema refused when written: kept, not exported
 SCHEMA_ID = "hashmatch.referral/1"
 
 
@@ -99,19 +100,25 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
+@cache
+def _validator() -> Any:
+    return jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.FormatChecker())
+
+
 def schema_problems(record: Mapping[str, Any]) -> list[str]:
     """Where the record breaks the schema (empty: it validates)."""
-    validator = jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.FormatChecker())
+    validator = _validator()
     return [
         f"{'/'.join(str(p) for p in error.absolute_path) or '(record)'}: {error.message}"
         for error in sorted(validator.iter_errors(record), key=lambda e: list(map(str, e.absolute_path)))
     ]
 
 
-def referrals(audit_path: str | os.PathLike[str], since: str | None = None) -> Iterator[dict[str, Any]]:
+def referrals(audit_path: str | os.PathLike[str], since: str | None = None) -> list[dict[str, Any]]:
     """The referral records of an audit log (incident time >= since), as a reviewer's export shows them:
-    `file_viewed_by_person` true, with who and when, where feedback recorded a viewing. HashmatchError
-    REFERRAL_INVALID at the first record the schema refuses (an export is complete or refused)."""
+    `file_viewed_by_person` true, with who and when, where feedback recorded a viewing. Every record is checked
+    before any is returned: HashmatchError REFERRAL_INVALID names the first the schema refuses (an export is
+    complete or refused)."""
     viewed: dict[str, dict[str, str]] = {}
     found: list[dict[str, Any]] = []
     for record in export(audit_path, since=None):
@@ -119,6 +126,7 @@ def referrals(audit_path: str | os.PathLike[str], since: str | None = None) -> I
             viewed.setdefault(record["data"]["referral_id"], {"by": record["actor"], "at": record["time"]})
         elif record["kind"] == REFERRAL_KIND and (since is None or record["data"]["incident_time"] >= since):
             found.append(record["data"])
+    shown_records = []
     for data in found:
         seen = viewed.get(data["referral_id"])
         shown = data | ({"file_viewed_by_person": True, "viewed": seen} if seen else {})
@@ -128,4 +136,5 @@ def referrals(audit_path: str | os.PathLike[str], since: str | None = None) -> I
                 ReasonCode.REFERRAL_INVALID,
                 f"referral {data.get('referral_id')} does not validate against the schema: {problems[0]}",
             )
-        yield shown
+        shown_records.append(shown)
+    return shown_records
