@@ -77,8 +77,14 @@ def add_device_argument(parser: argparse.ArgumentParser | argparse._ArgumentGrou
     )
 
 
-def audited(store: Store, kind: str, data: dict[str, Any]) -> None:
-    """On disk before the command reports success (the log beside the store; AUDIT_UNAVAILABLE if not), with
-    the operating-system user as the actor."""
-    with AuditLog(default_audit_path(store.path)) as log:
+def audited(store: Store | Path, kind: str, data: dict[str, Any]) -> None:
+    """On disk before the command reports success (the log beside the store, or beside the store path given;
+    AUDIT_UNAVAILABLE if not), with the operating-system user as the actor."""
+    with AuditLog(default_audit_path(store.path if isinstance(store, Store) else store)) as log:
         log.append(default_actor(), kind, data, wait=True)
+
+
+def store_path(args: argparse.Namespace) -> Path:
+    """The store --db or $HASHMATCH_DB names, or the per-user default (not opened)."""
+    explicit = args.db or os.environ.get("HASHMATCH_DB")
+    return Path(explicit) if explicit else default_db_path()

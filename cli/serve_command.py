@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cli.common import EXIT_OK, EXIT_USAGE, fail
+from cli.common import EXIT_OK, EXIT_USAGE, fail, store_path
+from engine.audit.log import AuditLog, default_actor, default_audit_path
 from engine.evidence.flood import FloodSettings
 from engine.signal_types.vpdq import FrameRule, VpdqMatchOptions
 from engine.store import default_db_path
@@ -188,7 +189,13 @@ def _token_file(args: argparse.Namespace) -> Path:
 
 def run_tokens_add(args: argparse.Namespace) -> int:
     path = _token_file(args)
-    token = TokenStore.add(path, args.name, Role(args.role))
+    audit_path = default_audit_path(store_path(args))
+    if audit_path.parent == path.parent:  # the token file's folder, which the token would create anyway
+        audit_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with AuditLog(audit_path) as log:  # AUDIT_UNAVAILABLE before anything changes
+        token = TokenStore.add(path, args.name, Role(args.role))
+        # The name and role only: never the token, nor its digest.
+        log.append(default_actor(), "token_added", {"name": args.name, "role": args.role, "file": str(path)}, True)
     print(token)
     print(f"token {args.name!r} ({args.role}) stored as a SHA-256 digest in {path}", file=sys.stderr)
     return EXIT_OK
@@ -196,8 +203,10 @@ def run_tokens_add(args: argparse.Namespace) -> int:
 
 def run_tokens_rm(args: argparse.Namespace) -> int:
     path = _token_file(args)
-    if not TokenStore.remove(path, args.name):
-        return fail(ReasonCode.INVALID_SETTING, f"no token named {args.name!r} in {path}")
+    with AuditLog(default_audit_path(store_path(args))) as log:
+        if not TokenStore.remove(path, args.name):
+            return fail(ReasonCode.INVALID_SETTING, f"no token named {args.name!r} in {path}")
+        log.append(default_actor(), "token_removed", {"name": args.name, "file": str(path)}, wait=True)
     print(f"token {args.name!r} revoked; a running server refuses it within seconds", file=sys.stderr)
     return EXIT_OK
 

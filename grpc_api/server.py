@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent import futures
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +194,7 @@ def _start(config: ServerConfig, metrics: ServerMetrics, metrics_http: Any) -> R
         except HashmatchError:
             store.close()
             raise
-        audit.append("system", "server_started", {"address": config.address, "lists": list(config.lists)})
+        audit.append("system", "server_started", _configuration(config))
     state = ServingState(
         store, config.lists, decode, budget, metrics, device, config.video, config.video_match, audit, config.flood
     )
@@ -255,6 +255,25 @@ def _start(config: ServerConfig, metrics: ServerMetrics, metrics_http: Any) -> R
     if audit is not None and signer is not None:
         checkpoints = Checkpointer(audit, signer, config.audit_checkpoint_s)
     return RunningServer(server, port, state, health_servicer, item_pool, slots, metrics_http, checkpoints)
+
+
+def _configuration(config: ServerConfig) -> dict[str, Any]:
+    """What the audit log keeps of a start's configuration: what decides verdicts and who may call (never a
+    key or a token)."""
+    return {
+        "address": config.address,
+        "lists": list(config.lists),
+        "auth": config.tokens_path is not None,
+        "tls": config.tls_cert is not None,
+        "mutual_tls": config.tls_client_ca is not None,
+        "device": config.device.value,
+        "signed_checkpoints": config.audit_key is not None,
+        "video_rule": config.video_match.rule.value,
+        "video_query_percent": config.video_match.query_percent,
+        "video_compared_percent": config.video_match.compared_percent,
+        "flood": asdict(config.flood),
+        "stats_min_cell": config.stats_min_cell,
+    }
 
 
 def _signer(key: Path) -> Signer:

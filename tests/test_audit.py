@@ -176,6 +176,9 @@ def test_the_server_audits_verdicts_and_admin_actions_with_the_token_s_name(tmp_
     records = list(export(path))
     kinds = [(r["kind"], r["actor"]) for r in records]
     assert kinds[0] == ("server_started", "system") and kinds[-1] == ("server_stopped", "system")
+    configuration = records[0]["data"]
+    assert configuration["auth"] is True and configuration["flood"]["multiple"] == 10.0
+    assert configuration["stats_min_cell"] == 10 and configuration["video_rule"] == "threatexchange"
     assert ("match", "token:platform") in kinds and ("list_import", "token:admin") in kinds
     matches = [r for r in records if r["kind"] == "match"]
     assert {r["data"]["method"] for r in matches} == {"Match", "MatchStream"}

@@ -57,6 +57,16 @@ def test_tokens_add_prints_the_token_once_and_stores_its_digest(
     assert token.startswith("hm_") and token not in json.dumps(stored)
     assert stored[0]["name"] == "edge" and stored[0]["role"] == "admin"
     assert (tmp_path / "tokens.json").stat().st_mode & 0o077 == 0  # owner only
+    assert main(["tokens", "rm", "edge", "--db", str(tmp_path / "h.db")]) == 0
+    from engine.audit.log import export
+
+    records = [(r["kind"], r["data"]) for r in export(tmp_path / "h.audit.jsonl")]
+    assert [kind for kind, _ in records] == ["token_added", "token_removed"]
+    assert records[0][1]["name"] == "edge" and records[0][1]["role"] == "admin"
+    assert token not in json.dumps(records) and stored[0]["sha256"] not in json.dumps(records)
+    new_place = tmp_path / "fresh" / "h.db"  # a folder the token file creates: the log goes beside it
+    assert main(["tokens", "add", "x", "--db", str(new_place)]) == 0
+    assert (tmp_path / "fresh" / "h.audit.jsonl").exists()
 
 
 def test_match_through_a_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
