@@ -12,7 +12,6 @@ review by the flood guard. Each works on the local store (`--db`, the audit log 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -24,8 +23,8 @@ from cli.remote import add_connection_arguments, connected
 from engine.audit.log import default_actor, since_of
 from engine.evidence import holds
 from engine.evidence.feedback import (
-    EXPORT_FIELDS,
     FeedbackKind,
+    exported,
     feedback_since,
     feedback_to_csv,
     feedback_to_json,
@@ -199,26 +198,15 @@ def run_feedback_export(args: argparse.Namespace) -> int:
         with connected(args) as client:
             lines = [json.loads(line) for line in client.export_feedback(since or "")]
         rows = [r for r in lines if _wanted(r, args.list_name, kind)]
-        if args.format == "json":
-            sys.stdout.write("".join(json.dumps(r) + "\n" for r in rows))
-        else:
-            _write_csv_rows(rows)
-        return EXIT_OK
-    with open_store(args) as store:
-        found = feedback_since(store, since, args.list_name, kind)
-    sys.stdout.write(feedback_to_json(found) if args.format == "json" else feedback_to_csv(found))
+    else:
+        with open_store(args) as store:
+            rows = exported(feedback_since(store, since, args.list_name, kind))
+    sys.stdout.write(feedback_to_json(rows) if args.format == "json" else feedback_to_csv(rows))
     return EXIT_OK
 
 
 def _wanted(row: dict[str, Any], list_name: str | None, kind: FeedbackKind | None) -> bool:
     return (list_name is None or row["list"] == list_name) and (kind is None or row["kind"] == kind.value)
-
-
-def _write_csv_rows(rows: list[dict[str, Any]]) -> None:
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(EXPORT_FIELDS)
-    for row in rows:
-        writer.writerow(["" if row[name] is None else row[name] for name in EXPORT_FIELDS])
 
 
 def _register_held(commands: Any) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 import grpc
 
 from engine.audit.log import export, since_of
-from engine.evidence.feedback import feedback_since, feedback_to_json
+from engine.evidence.feedback import exported, feedback_since, feedback_to_json
 from engine.evidence.prevalence import DEFAULT_MIN_CELL, parse_dimensions, prevalence
 from engine.evidence.referrals import referrals
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
@@ -48,7 +48,7 @@ class AuditService(pb_grpc.AuditServicer):
     ) -> Iterator[pb.JsonLines]:
         def lines() -> Iterator[str]:
             found = feedback_since(self.state.store, since_of(request.since))
-            return iter(feedback_to_json(found).splitlines())
+            return iter(feedback_to_json(exported(found)).splitlines())
 
         return self._stream("ExportFeedback", context, lines)
 

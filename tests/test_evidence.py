@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from engine.audit.log import AuditLog
-from engine.evidence.feedback import FeedbackKind, feedback_since, feedback_to_csv, feedback_to_json, give_feedback
+from engine.evidence.feedback import (
+    FeedbackKind,
+    exported,
+    feedback_since,
+    feedback_to_csv,
+    feedback_to_json,
+    give_feedback,
+)
 from engine.evidence.flood import FloodGuard, FloodSettings, Hold
 from engine.evidence.prevalence import PrevalenceCounters, cells_to_csv, prevalence, total_served
 from engine.evidence.referrals import REFERRAL_KIND, ClientIds, referral_of, referrals, schema_problems
@@ -275,9 +282,9 @@ def test_a_false_positive_disables_its_entry_in_a_new_version(store: Store) -> N
     assert Matcher.from_store(store).match(query(0)).decision is Decision.MATCH  # the others stay
     rows = feedback_since(store, kind=FeedbackKind.FALSE_POSITIVE)
     assert [(r.entry_id, r.actor, r.external_id) for r in rows] == [(target, "os:alice", "E1")]
-    exported = json.loads(feedback_to_json(rows))
-    assert exported["external_id"] == "E1" and exported["hash"] == LISTED[1].hex() and "actor" not in exported
-    assert "os:alice" not in feedback_to_csv(rows) and "a logo" in feedback_to_csv(rows)
+    sent_back = json.loads(feedback_to_json(exported(rows)))
+    assert sent_back["external_id"] == "E1" and sent_back["hash"] == LISTED[1].hex() and "actor" not in sent_back
+    assert "os:alice" not in feedback_to_csv(exported(rows)) and "a logo" in feedback_to_csv(exported(rows))
 
 
 def test_feedback_is_refused_for_an_unknown_entry_or_a_confirmed_disable(store: Store) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -41,6 +41,9 @@ class Feedback:
 
     def audit_data(self, viewed: bool) -> dict[str, Any]:
         return asdict(self) | {"kind": self.kind.value, "viewed": viewed}
+
+
+COLUMNS = tuple(field.name for field in fields(Feedback))  # the feedback table's, in this order
 
 
 class EntryNotFoundError(HashmatchError):
@@ -80,29 +83,9 @@ def give_feedback(
             note=f"entry {entry_id} disabled as a false positive" + (f": {note}" if note else ""),
         )
         disabled = report.version
-    at = now()
-    with store.transaction() as db:
-        cursor = db.execute(
-            "INSERT INTO feedback (at, actor, list, entry_id, signal_type, hash, external_id, kind, note, referral_id, "
-            "disabled_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                at,
-                actor,
-                list_name,
-                entry_id,
-                entry.signal_type.value,
-                entry.text,
-                entry.external_id,
-                kind.value,
-                note,
-                referral_id,
-                disabled,
-            ),
-        )
-        row_id = int(cursor.lastrowid or 0)
-    return Feedback(
-        row_id,
-        at,
+    given = Feedback(
+        0,
+        now(),
         actor,
         list_name,
         entry_id,
@@ -114,15 +97,21 @@ def give_feedback(
         referral_id,
         disabled,
     )
+    columns = [name for name in COLUMNS if name != "id"]
+    with store.transaction() as db:
+        cursor = db.execute(
+            f"INSERT INTO feedback ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+            [_value(given, name) for name in columns],
+        )
+        return replace(given, id=int(cursor.lastrowid or 0))
 
 
 def feedback_since(
     store: Store, since: str | None = None, list_name: str | None = None, kind: FeedbackKind | None = None
 ) -> list[Feedback]:
     rows = store.db.execute(
-        "SELECT id, at, actor, list, entry_id, signal_type, hash, external_id, kind, note, referral_id, "
-        "disabled_version FROM feedback WHERE at >= ? AND (? IS NULL OR list = ?) AND (? IS NULL OR kind = ?) "
-        "ORDER BY id",
+        f"SELECT {', '.join(COLUMNS)} FROM feedback "
+        "WHERE at >= ? AND (? IS NULL OR list = ?) AND (? IS NULL OR kind = ?) ORDER BY id",
         (since or "", list_name, list_name, kind, kind),
     )
     return [_feedback(row) for row in rows]
@@ -150,16 +139,22 @@ def _feedback(row: tuple[Any, ...]) -> Feedback:
 EXPORT_FIELDS = ("list", "external_id", "signal_type", "hash", "kind", "note", "at", "disabled_version")
 
 
-def feedback_to_json(rows: list[Feedback]) -> str:
-    return "".join(json.dumps({name: _value(row, name) for name in EXPORT_FIELDS}) + "\n" for row in rows)
+def exported(rows: list[Feedback]) -> list[dict[str, Any]]:
+    """Feedback as it goes back to a list's source (EXPORT_FIELDS)."""
+    return [{name: _value(row, name) for name in EXPORT_FIELDS} for row in rows]
 
 
-def feedback_to_csv(rows: list[Feedback]) -> str:
+def feedback_to_json(rows: list[dict[str, Any]]) -> str:
+    """JSON lines of exported rows."""
+    return "".join(json.dumps(row) + "\n" for row in rows)
+
+
+def feedback_to_csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_FIELDS)
     for row in rows:
-        writer.writerow(["" if _value(row, name) is None else _value(row, name) for name in EXPORT_FIELDS])
+        writer.writerow(["" if row[name] is None else row[name] for name in EXPORT_FIELDS])
     return out.getvalue()
 
 
