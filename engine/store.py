@@ -469,12 +469,12 @@ class Store:
     def change_settings(self, name: str, settings: ListSettings, activate: bool = True) -> ListVersion | None:
         """A new version with the latest version's entries and new settings; None when nothing changes.
         ROLLED_BACK (with `activate`) when an older version is active."""
-        if activate:
-            self.check_not_rolled_back(name)
         with self.transaction():
             changes = settings.changes_from(self.latest_settings(name))
             if not changes:
                 return None
+            if activate:
+                self.check_not_rolled_back(name)
             latest = self.latest_version(name)
             total = self.db.execute(
                 "SELECT total FROM versions WHERE list_id = ? AND number = ?", (self.list_id(name), latest)

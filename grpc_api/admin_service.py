@@ -170,11 +170,12 @@ class AdminService(pb_grpc.ListAdminServicer):
                 negative=latest.negative,
             )
             version = store.change_settings(request.list, wanted)  # ROLLED_BACK while an older version serves
-            if version is None:  # nothing to change: the latest version, which is the active one
+            if version is None:  # nothing to change: the latest version has these settings already
                 versions = store.versions(request.list)
                 if not versions:
                     raise HashmatchError(ReasonCode.VERSION_NOT_FOUND, f"list {request.list!r} has no version yet")
-                return _version_to_proto(versions[-1], True)
+                active = store.get_list(request.list).active_version
+                return _version_to_proto(versions[-1], versions[-1].number == active)
             self._audit(
                 "list_settings",
                 {"list": request.list, "version": version.number, "changes": wanted.changes_from(latest)},
