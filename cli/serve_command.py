@@ -133,6 +133,13 @@ def register(commands: Any) -> None:
     for action in (add, remove, listing):
         action.add_argument("--tokens", type=Path, help="token file (default: tokens.json beside the store)")
         action.add_argument("--db", type=Path, default=None, help="the store the tokens sit beside")
+    for action in (add, remove):
+        action.add_argument(
+            "--audit-log",
+            type=Path,
+            default=None,
+            help="the audit log that records the change ($HASHMATCH_AUDIT_LOG; default: the store's, beside it)",
+        )
 
 
 def resolve_settings(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, Any]:
@@ -187,15 +194,29 @@ def _token_file(args: argparse.Namespace) -> Path:
     return Path(args.tokens) if args.tokens else default_tokens_path(args.db)
 
 
+def _token_audit_path(args: argparse.Namespace, tokens: Path) -> Path:
+    """--audit-log, $HASHMATCH_AUDIT_LOG, the log of the store --db or $HASHMATCH_DB names, or else the log of
+    the store that sits beside the token file (the layout `serve` assumes)."""
+    explicit = args.audit_log or os.environ.get("HASHMATCH_AUDIT_LOG")
+    if explicit:
+        return Path(explicit)
+    if args.db or os.environ.get("HASHMATCH_DB") or not args.tokens:
+        return default_audit_path(store_path(args))
+    return default_audit_path(tokens.parent / default_db_path().name)
+
+
 def run_tokens_add(args: argparse.Namespace) -> int:
     path = _token_file(args)
-    audit_path = default_audit_path(store_path(args))
+    audit_path = _token_audit_path(args, path)
     if audit_path.parent == path.parent:  # the token file's folder, which the token would create anyway
         audit_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with AuditLog(audit_path) as log:  # AUDIT_UNAVAILABLE before anything changes
         token = TokenStore.add(path, args.name, Role(args.role))
-        # The name and role only: never the token, nor its digest.
-        log.append(default_actor(), "token_added", {"name": args.name, "role": args.role, "file": str(path)}, True)
+        try:  # the name and role only: never the token, nor its digest
+            log.append(default_actor(), "token_added", {"name": args.name, "role": args.role, "file": str(path)}, True)
+        except HashmatchError:
+            print(token)  # it is in the token file already: shown, so it is not lost, and the failure reported
+            raise
     print(token)
     print(f"token {args.name!r} ({args.role}) stored as a SHA-256 digest in {path}", file=sys.stderr)
     return EXIT_OK
@@ -203,7 +224,7 @@ def run_tokens_add(args: argparse.Namespace) -> int:
 
 def run_tokens_rm(args: argparse.Namespace) -> int:
     path = _token_file(args)
-    with AuditLog(default_audit_path(store_path(args))) as log:
+    with AuditLog(_token_audit_path(args, path)) as log:
         if not TokenStore.remove(path, args.name):
             return fail(ReasonCode.INVALID_SETTING, f"no token named {args.name!r} in {path}")
         log.append(default_actor(), "token_removed", {"name": args.name, "file": str(path)}, wait=True)

@@ -260,8 +260,8 @@ class Matcher:
         ]
 
     def _watch_floods(self, queries: list[QueryHashes], hits: list[list[Hit]]) -> frozenset[int]:
-        """Each distinct query's positive matches counted once per entry (a call repeating one hash 30 times is
-        one match, not a flood); the entries held for review after them."""
+        """Each query's positive matches, by entry and the query's content identity (the guard counts one
+        upload once); the entries held for review after them."""
         if self.flood is None:
             return frozenset()
         lists_of = {
@@ -270,14 +270,11 @@ class Matcher:
             for loaded, _, hit in per_query
             if not loaded.spec.negative
         }
-        seen: set[tuple[object, int]] = set()
-        matched: list[int] = []
-        for query, per_query in zip(queries, hits, strict=True):
-            identity = query.identity
-            for entry_id in {h[2].entry_id for h in per_query} & lists_of.keys():
-                if (identity, entry_id) not in seen:
-                    seen.add((identity, entry_id))
-                    matched.append(entry_id)
+        matched = [
+            (entry_id, query.identity)
+            for query, per_query in zip(queries, hits, strict=True)
+            for entry_id in {h[2].entry_id for h in per_query} & lists_of.keys()
+        ]
         for hold in self.flood.guard.observe(matched):
             self.flood.on_hold(hold, lists_of[hold.entry_id])
         return self.flood.guard.held

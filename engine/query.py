@@ -51,16 +51,14 @@ class QueryHashes:
         return cls.of_digests(outcome.digests, reasons=(outcome.error.reason,) if outcome.error else ())
 
     @property
-    def identity(self) -> tuple[bytes | None, ...]:
-        """What makes two queries the same input: its hashes (not its quality or reasons)."""
+    def identity(self) -> bytes | None:
+        """The content this query stands for, as the flood guard counts uploads: its PDQ (copies of one picture
+        with different bytes are one content), else a video's frame-hash identity, else its exact digests."""
         video = self.others.get(SignalType.VPDQ)
-        return (
-            self.pdq.digest if self.pdq else None,
-            self.md5,
-            self.sha1,
-            self.sha256,
-            video.value if video is not None else None,
-        )
+        for value in (self.pdq.digest if self.pdq else None, video.value if video else None, self.sha256):
+            if value is not None:
+                return value
+        return self.md5 or self.sha1
 
     def exact(self) -> dict[SignalType, bytes]:
         pairs = ((SignalType.MD5, self.md5), (SignalType.SHA1, self.sha1), (SignalType.SHA256, self.sha256))

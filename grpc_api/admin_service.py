@@ -211,8 +211,7 @@ class AdminService(pb_grpc.ListAdminServicer):
         self, request: pb.HeldEntriesRequest, context: grpc.ServicerContext
     ) -> pb.HeldEntriesResponse:
         def run() -> pb.HeldEntriesResponse:
-            self.state.save_holds()  # a hold taken a moment ago is listed too
-            return pb.HeldEntriesResponse(entries=[_held_to_proto(h) for h in holds.held_entries(self.state.store)])
+            return pb.HeldEntriesResponse(entries=[_held_to_proto(h) for h in self.state.held_entries()])
 
         return observed(self.state, "HeldEntries", context, run)
 

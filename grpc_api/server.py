@@ -158,7 +158,7 @@ class RunningServer:
         close_hasher(self.state.pdq)
         self.item_pool.shutdown(wait=True, cancel_futures=True)
         self.state.flush_counts()  # every verdict served is counted before the store closes
-        self.state.save_holds()
+        self.state.save_holds_at_stop()
         self.state.store.close()
         audit = self.state.audit
         if audit is not None and not audit.closed:  # stop() may be called twice
@@ -273,6 +273,8 @@ def _configuration(config: ServerConfig) -> dict[str, Any]:
         "video_compared_percent": config.video_match.compared_percent,
         "flood": asdict(config.flood),
         "stats_min_cell": config.stats_min_cell,
+        "max_audit_calls": config.max_audit_calls,
+        "video_quality": config.video_match.quality,
     }
 
 
@@ -332,6 +334,11 @@ def check_settings(config: ServerConfig) -> None:
         raise ServerStartError(
             f"refusing to send bearer tokens in plaintext on {config.address}: give --tls-cert and --tls-key, "
             "or --insecure-plaintext if a TLS proxy in front of the server terminates it"
+        )
+    if config.max_audit_calls > RESERVED_THREADS // 2:
+        raise ServerStartError(
+            f"max_audit_calls is at most {RESERVED_THREADS // 2}: exports must leave threads for health checks "
+            "and admin calls"
         )
     for name in (
         "max_message_bytes",

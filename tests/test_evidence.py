@@ -3,6 +3,7 @@ their schema, reviewers' feedback that disables an entry, and prevalence counter
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -59,6 +60,13 @@ def query(i: int, md5: bytes | None = None) -> QueryHashes:
     return QueryHashes(pdq=PdqHash(LISTED[i], 90), md5=md5, sha256=bytes(range(32)))
 
 
+def near(i: int, bit: int) -> QueryHashes:
+    """A copy of listed image i whose PDQ differs by one bit (a re-encoded upload)."""
+    flipped = bytearray(LISTED[i])
+    flipped[bit // 8] ^= 1 << (bit % 8)
+    return QueryHashes(pdq=PdqHash(bytes(flipped), 90))
+
+
 def entry_id(store: Store, external_id: str) -> int:
     return next(e.entry_id for e in store.entries("csam") if e.external_id == external_id)
 
@@ -66,12 +74,16 @@ def entry_id(store: Store, external_id: str) -> int:
 # ----- flood quarantine -----
 
 
+UPLOADS = itertools.count()
+
+
 def steady(guard: FloodGuard, clock: Clock, entry: int, per_s: float, seconds: float) -> list[Hold]:
+    """Matches of `entry` at a steady rate, each by a different upload."""
     holds: list[Hold] = []
     step = 1.0 / per_s
     for _ in range(int(seconds * per_s)):
         clock.now += step
-        holds += guard.observe([entry])
+        holds += guard.observe([(entry, next(UPLOADS))])
     return holds
 
 
@@ -116,11 +128,25 @@ def test_a_released_entry_keeps_its_rate_as_its_new_baseline() -> None:
     assert steady(guard, clock, 5, 60.0, 300)  # a jump far above it holds it again
 
 
-def test_a_standby_server_s_idle_hours_are_no_quiet_past() -> None:
+def test_a_standby_or_drained_server_s_idle_hours_are_no_quiet_past() -> None:
     clock = Clock()
     guard = FloodGuard(FloodSettings(), clock)
-    clock.now += 6 * 3600  # created, then idle (a standby or a drained server)
+    clock.now += 6 * 3600  # created, then idle (a standby server)
     assert steady(guard, clock, 4, 1.0, 3600) == []  # its traffic, when it comes, is steady
+    clock.now += 30 * 3600  # drained for a day and more
+    assert steady(guard, clock, 4, 1.0, 3600) == []  # and back at the same rate
+
+
+def test_one_upload_repeated_is_one_match_until_the_window_has_passed() -> None:
+    clock = Clock()
+    guard = FloodGuard(FloodSettings(min_matches=5), clock)
+    steady(guard, clock, 1, 0.2, 3600)
+    for _ in range(100):
+        clock.now += 0.1
+        assert guard.observe([(6, "the same upload")] * 3) == []
+    clock.now += 400  # past window_s: it counts again, once
+    assert guard.observe([(6, "the same upload")]) == []
+    assert [h.entry_id for h in guard.observe([(6, n) for n in range(10)])] == [6]  # ten different uploads
 
 
 def test_the_store_s_holds_are_followed_without_losing_an_unwritten_one() -> None:
@@ -149,7 +175,7 @@ def test_entries_not_matched_for_weeks_are_forgotten(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr("engine.evidence.flood.PRUNE_EVERY", 100)
     clock = Clock()
     guard = FloodGuard(FloodSettings(), clock)
-    guard.observe(range(50))
+    guard.observe((n, n) for n in range(50))
     clock.now += 8 * 7 * 86_400  # eight weeks on: e^-8 of one match is under the threshold
     steady(guard, clock, 99, 1.0, 150)  # 150 calls: a sweep at the 100th
     assert guard.tracked == 1
@@ -166,18 +192,17 @@ def test_a_held_entry_decides_needs_review_and_says_why(store: Store) -> None:
     holds: list[tuple[Hold, str]] = []
     guard = FloodGuard(FloodSettings(min_matches=5), clock)
     matcher = Matcher.from_store(store, flood=FloodWatch(guard, lambda hold, name: holds.append((hold, name))))
-    other = matcher.match(query(1))
-    clock.now += 3600  # an hour of quiet since the first traffic
-    assert matcher.match(query(1)).decision is Decision.MATCH
-    assert other.decision is Decision.MATCH
+    for minute in range(60):  # an hour of quiet traffic: another entry matched once a minute
+        clock.now += 60
+        assert matcher.match(near(1, minute)).decision is Decision.MATCH
     verdicts: list[Verdict] = []
     for _ in range(4):
         clock.now += 0.5
-        verdicts += matcher.match_many([query(0), query(0)])  # the same query twice in a call counts once
-    assert holds == []  # 4 matches: under min_matches (5)
-    for _ in range(10):
+        verdicts += matcher.match_many([query(0), replace(query(0), md5=bytes(16))])  # one picture, twice
+    assert holds == []  # one upload: under min_matches (5)
+    for bit in range(10):
         clock.now += 0.5
-        verdicts += matcher.match_many([query(0), replace(query(0), md5=bytes(16))])  # two distinct uploads
+        verdicts += matcher.match_many([near(0, bit), near(0, bit + 100)])  # different copies of it
     assert [(h.entry_id, name) for h, name in holds] == [(entry_id(store, "E0"), "csam")]
     last = verdicts[-1]
     assert last.decision is Decision.NEEDS_REVIEW and last.reasons == ("ENTRY_QUARANTINED",)

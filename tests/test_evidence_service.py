@@ -4,6 +4,7 @@ the verdicts served, feedback that disables an entry, the flood guard's holds, a
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -31,8 +32,15 @@ def listed_pdq(upload: int = 0) -> QueryHashes:
 
 
 def copies(count: int) -> list[tuple[str, QueryHashes]]:
-    """`count` different uploads of the listed image (repeats of one upload count once per call)."""
-    return [(str(n), listed_pdq(n)) for n in range(1, count + 1)]
+    """`count` different copies of the listed image, each one PDQ bit away (repeats of one upload count once)."""
+    listed = listed_pdq()
+    assert listed.pdq is not None
+    answer = []
+    for n in range(1, count + 1):
+        flipped = bytearray(listed.pdq.digest)
+        flipped[n // 8] ^= 1 << (n % 8)
+        answer.append((str(n), QueryHashes(pdq=PdqHash(bytes(flipped), 90), md5=n.to_bytes(16, "big"))))
+    return answer
 
 
 def with_auditor(tmp_path: Path, **config: object) -> tuple[Served, str]:
@@ -135,7 +143,7 @@ def test_referrals_statistics_and_feedback_through_the_service(tmp_path: Path) -
 def test_a_flooding_entry_is_held_and_an_admin_releases_it(tmp_path: Path) -> None:
     served = serve(tmp_path, flood=FloodSettings(min_matches=20))
     state = served.server.state
-    state.guard.started = state.guard.clock() - 86_400  # as though the server had served a quiet day
+    state.guard.active_s, state.guard.last_seen = 86_400, state.guard.clock()  # as though after a quiet day
     try:
         with HashmatchClient(served.address, served.matcher_token) as client:
             calm = client.match_hashes(copies(5)).results
@@ -165,7 +173,8 @@ def test_a_flooding_entry_is_held_and_an_admin_releases_it(tmp_path: Path) -> No
 
 def test_a_hold_outlives_a_restart(tmp_path: Path) -> None:
     served = serve(tmp_path, flood=FloodSettings(min_matches=20))
-    served.server.state.guard.started = served.server.state.guard.clock() - 86_400
+    served.server.state.guard.active_s = 86_400
+    served.server.state.guard.last_seen = served.server.state.guard.clock()
     try:
         with HashmatchClient(served.address, served.matcher_token) as client:
             client.match_hashes(copies(30))
@@ -255,5 +264,36 @@ def test_a_referral_the_schema_refuses_is_kept_apart_and_exports_go_on(tmp_path:
             kept = [json.loads(line) for line in auditor.export_audit() if '"referral_invalid"' in line]
             assert len(kept) == 1 and kept[0]["data"]["record"]["client"]["upload_id"] == "broken"
         assert served.server.state.metrics.errors.labels("REFERRAL_INVALID")._value.get() == 1
+    finally:
+        served.server.stop(0)
+
+
+def test_a_hold_the_store_cannot_take_stays_queued_and_can_still_be_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.evidence import holds
+
+    served = serve(tmp_path, flood=FloodSettings(min_matches=20), reload_interval_s=0.1)
+    state = served.server.state
+    state.guard.active_s, state.guard.last_seen = 86_400, state.guard.clock()
+
+    def busy(*_: object) -> None:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(holds, "hold", busy)
+    try:
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            assert client.match_hashes(copies(30)).results[-1].verdict.decision == pb.NEEDS_REVIEW
+        assert not state.save_holds()  # the write fails: queued, not lost, and the call does not raise
+        time.sleep(0.5)
+        assert state._watcher is not None and state._watcher.is_alive()  # the watcher lives on
+        with HashmatchClient(served.address, served.admin_token) as admin:
+            (queued,) = admin.held_entries().entries
+            assert "not yet written" in queued.detail
+            assert admin.release_entry(queued.entry_id).entry_id == queued.entry_id
+        monkeypatch.undo()
+        assert state.save_holds() and holds.held_entries(state.store) == []  # the released hold is not written
+        with HashmatchClient(served.address, served.matcher_token) as client:
+            assert client.match_hashes([("a", listed_pdq())]).results[0].verdict.decision == pb.MATCH
     finally:
         served.server.stop(0)

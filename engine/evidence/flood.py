@@ -3,11 +3,13 @@
 A bad entry (a blank frame, a logo, a hash of a common template) can suddenly match a large share of all
 uploads, and every one of those verdicts would remove an innocent upload. The guard keeps two exponentially
 decayed match counts per entry: a recent one (time constant `window_s`) and a baseline (`baseline_s`, a week).
-Each is turned into a rate with the bias correction for the time the guard has seen traffic (from its first
-match, not from its creation: a standby server's idle hours are no quiet past), so steady traffic reads the
-same in both from the first minute. An entry is held when its recent rate exceeds `multiple` times
-its baseline (never less than `floor_per_hour`) and its recent count reaches `min_matches`. A held entry's
-matches say `needs_review` instead of their list's automatic action until an admin releases it.
+Each is turned into a rate with the bias correction for the time the guard has seen traffic (gaps count at
+most `window_s`: a standby or drained server's idle hours are no quiet past), so steady traffic reads the
+same in both from the first minute. One upload (by its content identity) matching an entry again within
+`window_s` counts once: repeating one hash is not a flood. An entry is held when its recent rate exceeds
+`multiple` times its baseline (never less than `floor_per_hour`) and its recent count reaches `min_matches`.
+A held entry's matches say `needs_review` instead of their list's automatic action until an admin releases
+it.
 
 The baseline begins with the first traffic the guard sees (a server start): an entry that floods from that
 moment has no quieter past to jump from. An entry whose own traffic is bursty (silent for days, then busy) can
@@ -20,7 +22,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 from hashing.errors import HashmatchError, ReasonCode
@@ -73,6 +76,7 @@ class _Rates:
 
 PRUNE_EVERY = 100_000  # observations between sweeps of entries whose counts have decayed to nothing
 FORGOTTEN_BELOW = 0.01  # a baseline count this small is no history worth keeping
+MAX_RECENT_UPLOADS = 200_000  # (entry, upload) pairs remembered to count repeats once
 
 
 class FloodGuard:
@@ -87,8 +91,12 @@ class FloodGuard:
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.started: float | None = None  # the first observation
+        # The time the guard has seen traffic: a gap between observations adds at most window_s, so hours
+        # without traffic (a standby server, a drained one) are no quiet past an entry could jump from.
+        self.active_s = 0.0
+        self.last_seen: float | None = None
         self._rates: dict[int, _Rates] = {}
+        self._recent_uploads: OrderedDict[tuple[int, Hashable], float] = OrderedDict()
         self._stored = frozenset(held)  # the holds as the store had them when last read
         self._held: frozenset[int] = self._stored if settings.enabled else frozenset()
         self._lock = threading.Lock()
@@ -98,20 +106,27 @@ class FloodGuard:
     def held(self) -> frozenset[int]:
         return self._held  # replaced, never changed in place: readers need no lock
 
-    def observe(self, entry_ids: Iterable[int]) -> list[Hold]:
-        """Count one match of each id (an id twice is two matches); the entries this call newly holds."""
+    def observe(self, matches: Iterable[tuple[int, Hashable]]) -> list[Hold]:
+        """Count one match per (entry id, upload): the same upload (by its content identity) matching an entry
+        again within `window_s` counts once, so repeating one hash is not a flood. The entries this call newly
+        holds."""
         if not self.settings.enabled:
             return []
         settings, now = self.settings, self.clock()
         holds: list[Hold] = []
         with self._lock:
-            if self.started is None:
-                self.started = now
-            watched = max(now - self.started, 1e-9)
+            if self.last_seen is not None:
+                self.active_s += min(max(now - self.last_seen, 0.0), settings.window_s)
+            self.last_seen = now
+            watched = max(self.active_s, 1e-9)
             recent_span = settings.window_s * -math.expm1(-watched / settings.window_s)
             baseline_span = settings.baseline_s * -math.expm1(-watched / settings.baseline_s)
             floor = settings.floor_per_hour / 3600.0
-            for entry_id in entry_ids:
+            self._forget_uploads(now)
+            for entry_id, upload in matches:
+                if (entry_id, upload) in self._recent_uploads:
+                    continue
+                self._recent_uploads[(entry_id, upload)] = now
                 rates = self._rates.get(entry_id)
                 if rates is None:
                     rates = self._rates[entry_id] = _Rates(now)
@@ -130,6 +145,15 @@ class FloodGuard:
             if self._observed % PRUNE_EVERY == 0:
                 self._prune(now)
         return holds
+
+    def _forget_uploads(self, now: float) -> None:
+        """Uploads seen longer than window_s ago count again; at most MAX_RECENT_UPLOADS are remembered."""
+        horizon = now - self.settings.window_s
+        while self._recent_uploads:
+            oldest, seen = next(iter(self._recent_uploads.items()))
+            if seen >= horizon and len(self._recent_uploads) < MAX_RECENT_UPLOADS:
+                break
+            del self._recent_uploads[oldest]
 
     def _prune(self, now: float) -> None:
         """Forget entries not matched for so long that their counts are all but zero (the dict would otherwise
@@ -155,6 +179,7 @@ class FloodGuard:
             if entry_id not in self._held:
                 return False
             self._held = self._held - {entry_id}
+            self._stored = self._stored - {entry_id}  # released here: the store's row goes too
             self._accept_rate(entry_id)
             return True
 
@@ -179,9 +204,9 @@ class FloodGuard:
 
     def _accept_rate(self, entry_id: int) -> None:
         rates = self._rates.get(entry_id)
-        if rates is None or self.started is None:
+        if rates is None:
             return
-        watched = max(self.clock() - self.started, 1e-9)
+        watched = max(self.active_s, 1e-9)
         recent_rate = rates.recent / (self.settings.window_s * -math.expm1(-watched / self.settings.window_s))
         baseline_span = self.settings.baseline_s * -math.expm1(-watched / self.settings.baseline_s)
         rates.baseline = max(rates.baseline, recent_rate * baseline_span)
