@@ -4,7 +4,8 @@
 
 Bar (issue 13): gRPC hash-only lookups with the audit log on at least 90% of the lookups/s with it off, the
 median of the per-round ratios (checked from 200 calls per round on; smaller runs are smoke tests). Exit 1 if
-missed.
+missed. The `referring` variant (1 lookup in 10 matches a `refer` list and writes a referral record) is
+reported beside it, without a bar: it measures what referrals add at a match rate far above real traffic's.
 """
 
 from __future__ import annotations
@@ -40,17 +41,21 @@ def markdown(rows: list[dict[str, Any]], machine: str) -> str:
         lines += [
             "",
             f"Medians: off {statistics.median(row['off']):,.0f}/s, on {statistics.median(row['on']):,.0f}/s;"
-            f" median ratio {row['median_ratio']:.0%} (bar {BAR:.0%}).",
+            f" median ratio {row['median_ratio']:.0%}"
+            + (" (the cost of referrals: no bar)." if row.get("referring") else f" (bar {BAR:.0%})."),
         ]
     return "\n".join(lines) + "\n"
 
 
 def failures(rows: list[dict[str, Any]]) -> list[str]:
-    if not rows:
-        return ["no audit rows in the report"]
+    """The bar is the issue's: hash-only lookups (the variant whose queries match nothing). The `referring`
+    variant, where 1 lookup in 10 writes a referral record, measures what referrals cost on top; it has no bar."""
+    barred = [row for row in rows if not row.get("referring")]
+    if not barred:
+        return ["no audit rows without referrals in the report"]
     return [
         f"audit on at {row['median_ratio']:.0%} of off (bar {BAR:.0%})"
-        for row in rows
+        for row in barred
         if row["requests"] >= MIN_REQUESTS and row["median_ratio"] < BAR
     ]
 

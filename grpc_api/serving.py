@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 
 from engine.audit.log import AuditLog, now
@@ -26,8 +27,9 @@ from engine.evidence.referrals import (
     NO_CLIENT_IDS,
     REFERRAL_KIND,
     ClientIds,
+    first_schema_problem,
     referral_of,
-    schema_problems,
+    refers,
 )
 from engine.matcher import FloodWatch, Matcher, MatchScope, QueryHashes, Verdict
 from engine.media_query import MediaQueries
@@ -118,26 +120,32 @@ class ServingState:
         """Metrics and prevalence counts; one audit record for a call's verdicts (their hashes, never media);
         a referral record for each verdict that refers (with the client's upload and user ids, `clients[i]`
         for verdict i). Audit records are queued, never waited for."""
-        for verdict in verdicts:
-            self.metrics.verdicts.labels(verdict.decision.value).inc()
-            for match in verdict.matches:
-                self.metrics.matches.labels(match.list_name).inc()
+        # Summed first: one labelled increment per decision and list, not one per verdict.
+        for decision, count in Counter(verdict.decision for verdict in verdicts).items():
+            self.metrics.verdicts.labels(decision).inc(count)
+        for list_name, count in Counter(m.list_name for verdict in verdicts for m in verdict.matches).items():
+            self.metrics.matches.labels(list_name).inc(count)
         self.prevalence.count(verdicts)
         if self.audit is None or not verdicts:
             return
         self.audit.append(f"token:{actor}", "match", match_record(verdicts, method))
+        # Most calls match nothing: only verdicts with matches are looked at.
+        referring = [i for i, verdict in enumerate(verdicts) if verdict.matches and refers(verdict)]
+        if not referring:
+            return
         sources = {loaded.spec.name: loaded.spec.source.value for loaded in self.matcher.lists}
         reporter = {"host": self.audit.host, "actor": f"token:{actor}", "method": method}
-        for i, verdict in enumerate(verdicts):
+        when = now()
+        for i in referring:
             client = clients[i] if clients is not None else NO_CLIENT_IDS
-            referral = referral_of(verdict, client, now(), reporter, sources)
+            referral = referral_of(verdicts[i], client, when, reporter, sources)
             if referral is None:
                 continue
-            problems = schema_problems(referral)
-            if problems:  # kept as evidence, but out of the exports it would otherwise stop (REFERRAL_INVALID)
+            problem = first_schema_problem(referral)
+            if problem is not None:  # kept as evidence, but out of the exports it would otherwise stop
                 self.metrics.errors.labels(ReasonCode.REFERRAL_INVALID.value).inc()
-                log.error(json.dumps({"event": "referral_invalid", "problems": problems[:5]}))
-                self.audit.append(f"token:{actor}", INVALID_REFERRAL_KIND, {"problems": problems, "record": referral})
+                log.error(json.dumps({"event": "referral_invalid", "problem": problem}))
+                self.audit.append(f"token:{actor}", INVALID_REFERRAL_KIND, {"problems": [problem], "record": referral})
                 continue
             self.audit.append(f"token:{actor}", REFERRAL_KIND, referral)
             self.metrics.referrals.inc()

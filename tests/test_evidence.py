@@ -23,7 +23,15 @@ from engine.evidence.feedback import (
 )
 from engine.evidence.flood import FloodGuard, FloodSettings, Hold
 from engine.evidence.prevalence import PrevalenceCounters, cells_to_csv, prevalence, total_served
-from engine.evidence.referrals import REFERRAL_KIND, ClientIds, referral_of, referrals, schema_problems
+from engine.evidence.referrals import (
+    REFERRAL_KIND,
+    ClientIds,
+    first_schema_problem,
+    referral_of,
+    referrals,
+    schema,
+    schema_problems,
+)
 from engine.importers.formats import ImportFormat, records_from_text
 from engine.importing import ImportMode, import_records
 from engine.lists import HashList, ListAction, ListSettings, SourceProgramme
@@ -358,3 +366,36 @@ def test_a_disable_or_a_settings_change_after_a_rollback_is_refused(store: Store
     assert setting.value.reason == "ROLLED_BACK"
     assert store.get_list("csam").active_version == 1 and store.latest_version("csam") == 2
     assert give_feedback(store, "csam", target, FeedbackKind.FALSE_POSITIVE, "os:a").disabled_version is None
+
+
+def test_the_compiled_schema_check_agrees_with_the_reference(store: Store) -> None:
+    verdict = Matcher.from_store(store).match(query(0, md5=bytes.fromhex("ab" * 16)))
+    record = referral_of(verdict, ClientIds("u", None), "2026-12-03T10:00:00+00:00", REPORTER, {"csam": "ncmec"})
+    assert record is not None
+    match = record["matches"][0]
+    variants: list[dict[str, object]] = [
+        record,
+        {k: v for k, v in record.items() if k != "absent"},
+        record | {"schema": "hashmatch.referral/2"},
+        record | {"referral_id": "not hex"},
+        record | {"incident_time": "yesterday"},
+        record | {"file": record["file"] | {"pdq": "ab"}},
+        record | {"file": record["file"] | {"pdq_quality": 101}},
+        record | {"matches": []},
+        record | {"matches": [match | {"signal_type": "tmk"}]},
+        record | {"matches": [match | {"entry_id": 0}]},
+        record | {"client": {"upload_id": "u" * 5000, "user_id": None}},
+        record | {"client": record["client"] | {"ip": "10.0.0.1"}},
+        record | {"absent": ["upload_id", "upload_id"]},
+        record | {"file_viewed_by_person": "no"},
+        record | {"viewed": {"by": "os:a"}},
+    ]
+    verdicts = [(first_schema_problem(v) is None, schema_problems(v) == []) for v in variants]
+    assert verdicts[0] == (True, True)
+    assert all(fast == reference for fast, reference in verdicts), verdicts
+    assert sum(fast for fast, _ in verdicts) == 1  # every mutation is refused by both
+
+
+def test_every_signal_type_can_be_referred() -> None:
+    listed = {m for m in schema()["properties"]["matches"]["items"]["properties"]["signal_type"]["enum"]}
+    assert listed == {signal.value for signal in SignalType}

@@ -20,13 +20,13 @@ def match_record(verdicts: list[Verdict], method: str) -> dict[str, Any]:
     return {
         "method": method,
         "count": len(verdicts),
-        "decisions": [v.decision.value for v in verdicts],
+        "decisions": [v.decision for v in verdicts],  # a StrEnum is its value in JSON (and `.value` is slow)
         "pdq": _column([q.pdq.digest if q.pdq else None for q in queries], 32),
         "quality": [q.pdq.quality if q.pdq else None for q in queries],
         "md5": _column([q.md5 for q in queries], 16),
         "sha1": _column([q.sha1 for q in queries], 20),
         "sha256": _column([q.sha256 for q in queries], 32),
-        "vpdq": _column([_video_identity(q.others) for q in queries], 32),
+        "vpdq": _column([_video_identity(q.others) if q.others else None for q in queries], 32),
         "matches": [
             [i, m.list_name, m.entry_id, m.signal_type.value, m.distance]
             for i, v in enumerate(verdicts)

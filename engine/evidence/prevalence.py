@@ -16,8 +16,9 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from engine.matcher import Verdict
 from engine.store import Store
@@ -27,8 +28,7 @@ DIMENSIONS = ("day", "list", "classification", "signal_type", "decision", "varia
 DEFAULT_MIN_CELL = 10
 
 
-@dataclass(frozen=True)
-class PrevalenceKey:
+class PrevalenceKey(NamedTuple):  # a tuple: hashed and compared in C, as every verdict is counted
     day: str
     list: str
     classification: str
@@ -38,15 +38,17 @@ class PrevalenceKey:
 
 
 def key_of(verdict: Verdict, day: str) -> PrevalenceKey:
-    best = verdict.matches[0] if verdict.matches else None  # matches come closest first
-    if best is None:
-        return PrevalenceKey(day, "", "", "", verdict.decision.value, "")
+    # StrEnum members stand for their values (as SQLite parameters and label values): `.value` is slow, and
+    # this runs for every verdict served.
+    if not verdict.matches:
+        return PrevalenceKey(day, "", "", "", verdict.decision, "")
+    best = verdict.matches[0]  # matches come closest first
     return PrevalenceKey(
         day,
         best.list_name,
         best.classification or "",
-        best.signal_type.value,
-        verdict.decision.value,
+        best.signal_type,
+        verdict.decision,
         best.dihedral_variant or "",
     )
 
@@ -94,7 +96,7 @@ class PrevalenceCounters:
                         "INSERT INTO prevalence (day, list, classification, signal_type, decision, variant, count) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, list, classification, signal_type, decision, "
                         "variant) DO UPDATE SET count = count + excluded.count",
-                        [(*astuple(key), count) for key, count in pending.items()],
+                        [(*key, count) for key, count in pending.items()],
                     )
             except BaseException:
                 with self._lock:  # nothing counted is lost: it waits for the next flush

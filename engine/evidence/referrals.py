@@ -10,15 +10,17 @@ sent) is null and named in `absent`: never invented.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-import uuid
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 
 from engine.audit.log import export
@@ -43,16 +45,32 @@ class ClientIds:
 NO_CLIENT_IDS = ClientIds()
 
 
+# A referral id is this process's random prefix and a counter: unique without a call to the system's random
+# source per record (uuid4 cost ~40 us here, more than building the record).
+_PROCESS_PREFIX = secrets.token_hex(8)
+_COUNTER = itertools.count(1)
+
+
+def next_referral_id() -> str:
+    """32 hex digits, unique across processes (a random 64-bit prefix per process) and within one (a counter)."""
+    return f"{_PROCESS_PREFIX}{next(_COUNTER):016x}"
+
+
+def refers(verdict: Verdict) -> bool:
+    """Whether the verdict makes a referral: a match with a `refer` list entry that is not held for review."""
+    return verdict.decision is Decision.MATCH and any(
+        m.action is ListAction.REFER and not m.quarantined for m in verdict.matches
+    )
+
+
 def referral_of(
     verdict: Verdict, client: ClientIds, when: str, reporter: Mapping[str, str], list_sources: Mapping[str, str]
 ) -> dict[str, Any] | None:
     """The referral of one verdict (None when it refers nothing: no match, or only held or non-refer ones).
     `reporter` holds host, actor and method."""
-    if verdict.decision is not Decision.MATCH:
+    if not refers(verdict):
         return None
     referred = [m for m in verdict.matches if m.action is ListAction.REFER and not m.quarantined]
-    if not referred:
-        return None
     query = verdict.query
     file: dict[str, Any] = {
         "original_file_md5": query.md5.hex() if query.md5 else None,
@@ -68,7 +86,7 @@ def referral_of(
     absent += [name for name in ("original_file_md5", "original_file_sha256", "pdq") if file[name] is None]
     return {
         "schema": SCHEMA_ID,
-        "referral_id": uuid.uuid4().hex,
+        "referral_id": next_referral_id(),
         "incident_time": when,
         "reported_by": dict(reporter),
         "file": file,
@@ -102,11 +120,27 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Any:
-    return jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.FormatChecker())
+    return jsonschema.Draft7Validator(schema(), format_checker=jsonschema.FormatChecker())
+
+
+@cache
+def _compiled() -> Any:
+    return fastjsonschema.compile(schema())
+
+
+def first_schema_problem(record: Mapping[str, Any]) -> str | None:
+    """The schema checked by compiled code (~15 us a record, against ~250 us for `schema_problems`): what the
+    server runs on every referral it writes. None: it validates. Tests hold it to `schema_problems`."""
+    try:
+        _compiled()(record)
+    except fastjsonschema.JsonSchemaException as problem:
+        return str(problem)
+    return None
 
 
 def schema_problems(record: Mapping[str, Any]) -> list[str]:
-    """Where the record breaks the schema (empty: it validates)."""
+    """Where the record breaks the schema (empty: it validates): the reference validator, with every problem
+    and its place, used by exports."""
     validator = _validator()
     return [
         f"{'/'.join(str(p) for p in error.absolute_path) or '(record)'}: {error.message}"
