@@ -383,11 +383,15 @@ def import_records(
     The new version builds on the latest version (not necessarily the active one), with `settings` (default:
     the latest version's). Raises ImportRefusedError, importing nothing, when the file cannot be read to its
     end, when it is a delta imported as `replace`, when not one record is accepted, or when the import would
-    remove more of the list than `guard` allows.
+    remove more of the list than `guard` allows. A delta that would be activated while an older version than
+    the latest is active (a rollback) is refused with ROLLED_BACK: it builds on the latest version and would
+    undo the rollback.
     """
     hash_list = store.get_list(list_name)
     list_id = store.list_id(list_name)
     with store.transaction() as db:
+        if mode is ImportMode.DELTA and activate:
+            store.check_not_rolled_back(list_name)
         base = store.latest_version(list_name)
         report = ImportReport(list_name, base + 1, mode)
         latest = store.latest_settings(list_name)

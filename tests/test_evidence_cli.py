@@ -142,3 +142,21 @@ def test_the_evidence_commands_through_a_server(tmp_path: Path, capsys: pytest.C
         assert sorted(viewed) == [False, False, True]
     finally:
         served.server.stop(0)
+
+
+def test_a_delta_after_a_rollback_is_refused_until_the_latest_is_active(
+    db: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    delta = tmp_path / "delta.csv"
+    delta.write_text(f"hash,type,id\n{'ef' * 32},pdq,X-3\n")
+    assert main(["lists", "import", str(delta), "--list", "ncmec", "--mode", "delta", *db]) == 0
+    assert main(["lists", "activate", "ncmec", "1", *db]) == 0  # rolled back: X-3 was a mistake
+    capsys.readouterr()
+    more = tmp_path / "more.csv"
+    more.write_text(f"hash,type,id\n{'ab' * 32},pdq,X-4\n")
+    code, _, err = run(capsys, ["lists", "import", str(more), "--list", "ncmec", "--mode", "delta", *db])
+    assert code == 1 and "ROLLED_BACK" in err and "would undo the rollback" in err
+    with Store(db[1]) as store:
+        assert store.get_list("ncmec").active_version == 1 and store.latest_version("ncmec") == 2
+    assert main(["lists", "activate", "ncmec", "2", *db]) == 0  # the latest, on purpose: then it builds on it
+    assert main(["lists", "import", str(more), "--list", "ncmec", "--mode", "delta", *db]) == 0

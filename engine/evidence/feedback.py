@@ -71,7 +71,7 @@ def give_feedback(
         raise EntryNotFoundError(list_name, entry_id)
     disabled: int | None = None
     if disable:
-        store.check_not_rolled_back(list_name)
+        store.check_not_rolled_back(list_name)  # the import checks again, inside its transaction
     if disable and entry.removed_version is None:
         report = import_records(
             store,
