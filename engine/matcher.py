@@ -270,6 +270,8 @@ class Matcher:
             for loaded, _, hit in per_query
             if not loaded.spec.negative
         }
+        if not lists_of:  # most batches match nothing
+            return self.flood.guard.held
         matched = [
             (entry_id, query.identity)
             for query, per_query in zip(queries, hits, strict=True)

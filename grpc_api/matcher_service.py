@@ -133,7 +133,7 @@ class MatcherService(pb_grpc.MatcherServicer):
         left = context.time_remaining() if context is not None else None
         timeout = ITEM_TIMEOUT_S if left is None or left > ITEM_TIMEOUT_S else max(left, 0.0)
         verdict = self.state.batcher.match(found.query, scope, timeout=timeout)
-        self.state.record([verdict], actor, method, [client_ids(metadata)])
+        self.state.record([verdict], actor, method, lambda _: client_ids(metadata))
         message = verdict_to_proto(replace(verdict, elapsed_ms=(time.perf_counter() - started) * 1e3))
         if found.error is not None:
             message.media_error.CopyFrom(pb.Error(reason=str(found.error.reason), detail=found.error.detail))
@@ -205,7 +205,8 @@ class MatcherService(pb_grpc.MatcherServicer):
                     ReasonCode.TOO_LARGE, f"{len(request.queries)} queries; send at most {MAX_HASH_QUERIES} per call"
                 )
             for query in request.queries:
-                _check_metadata(query.metadata)  # kept in referral records: bounded as Match's is
+                if query.HasField("metadata"):  # kept in referral records: bounded as Match's is
+                    _check_metadata(query.metadata)
             queries = [hashes_from_proto(q.hashes) for q in request.queries]
             scope = self._scope(request.options)
             matcher = self.state.matcher  # one version for the whole call
@@ -215,8 +216,8 @@ class MatcherService(pb_grpc.MatcherServicer):
                     raise CallerGoneError("the caller went away")
                 verdicts.extend(matcher.match_many(queries[start : start + HASH_CHUNK], scope))
             elapsed_ms = (time.perf_counter() - started) * 1e3  # the queries are answered together
-            clients = [client_ids(q.metadata) for q in request.queries]
-            self.state.record(verdicts, CALLER.get(), "MatchHashes", clients)
+            queries_sent = request.queries  # ids are read only for the verdicts that refer (few, if any)
+            self.state.record(verdicts, CALLER.get(), "MatchHashes", lambda i: client_ids(queries_sent[i].metadata))
             return pb.MatchHashesResponse(
                 results=[
                     pb.MatchResponse(client_id=q.client_id, verdict=verdict_to_proto(replace(v, elapsed_ms=elapsed_ms)))

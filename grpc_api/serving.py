@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable
 
 from engine.audit.log import AuditLog, now
 from engine.audit.records import match_record
@@ -115,11 +115,15 @@ class ServingState:
         return fresh
 
     def record(
-        self, verdicts: list[Verdict], actor: str, method: str, clients: Sequence[ClientIds] | None = None
+        self,
+        verdicts: list[Verdict],
+        actor: str,
+        method: str,
+        client_of: Callable[[int], ClientIds] | None = None,
     ) -> None:
         """Metrics and prevalence counts; one audit record for a call's verdicts (their hashes, never media);
-        a referral record for each verdict that refers (with the client's upload and user ids, `clients[i]`
-        for verdict i). Audit records are queued, never waited for."""
+        a referral record for each verdict that refers (with the client's upload and user ids, `client_of(i)`
+        for verdict i, asked only for the verdicts that refer). Audit records are queued, never waited for."""
         # Summed first: one labelled increment per decision and list, not one per verdict.
         for decision, count in Counter(verdict.decision for verdict in verdicts).items():
             self.metrics.verdicts.labels(decision).inc(count)
@@ -137,7 +141,7 @@ class ServingState:
         reporter = {"host": self.audit.host, "actor": f"token:{actor}", "method": method}
         when = now()
         for i in referring:
-            client = clients[i] if clients is not None else NO_CLIENT_IDS
+            client = client_of(i) if client_of is not None else NO_CLIENT_IDS
             referral = referral_of(verdicts[i], client, when, reporter, sources)
             if referral is None:
                 continue
