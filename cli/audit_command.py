@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from cli.common import EXIT_OK, add_db_argument, fail
+from cli.common import EXIT_OK, add_db_argument, fail, store_path
 from cli.remote import add_connection_arguments, connected
 from engine.audit.checkpoints import Signer, check_checkpoints, generate_key
 from engine.audit.log import AuditLog, Finding, default_audit_path, export, records, since_of, verify
-from engine.store import default_db_path
 from hashing.errors import HashmatchError, ReasonCode
 from kernels.optional import MissingDependencyError
 
@@ -56,8 +54,7 @@ def register(commands: Any) -> None:
 def log_path(args: argparse.Namespace) -> Path:
     if args.log is not None:
         return Path(args.log)
-    explicit = args.db or os.environ.get("HASHMATCH_DB")
-    return default_audit_path(Path(explicit) if explicit else default_db_path())
+    return default_audit_path(store_path(args))
 
 
 def run_verify(args: argparse.Namespace) -> int:

@@ -41,8 +41,7 @@ def open_store(args: argparse.Namespace) -> Store:
     """The store named by --db or $HASHMATCH_DB, whose directory must exist (a typo must not start an empty
     store) unless --create; the default location is created when missing."""
     explicit = args.db or os.environ.get("HASHMATCH_DB")
-    path = Path(explicit) if explicit else default_db_path()
-    return Store(path, create_parents=bool(getattr(args, "create", False)) or not explicit)
+    return Store(store_path(args), create_parents=bool(getattr(args, "create", False)) or not explicit)
 
 
 def error_line(reason: ReasonCode | str, label: object, detail: str) -> str:

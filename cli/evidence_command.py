@@ -35,6 +35,7 @@ from engine.evidence.prevalence import (
     Cell,
     cells_to_csv,
     cells_to_json,
+    first_day,
     parse_dimensions,
     prevalence,
 )
@@ -110,7 +111,7 @@ def _register_stats(commands: Any) -> None:
 
 def run_stats(args: argparse.Namespace) -> int:
     by = parse_dimensions(args.by)
-    since = _day(args.since)
+    since = first_day(args.since)
     k = args.min_cell
     if args.server:
         with connected(args) as client:
@@ -125,11 +126,6 @@ def run_stats(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(cells_to_csv(cells, by, k))
     return EXIT_OK
-
-
-def _day(text: str | None) -> str | None:
-    moment = since_of(text)
-    return None if moment is None else moment[:10]
 
 
 def _register_feedback(commands: Any) -> None:

@@ -11,7 +11,7 @@ import grpc
 
 from engine.audit.log import export, since_of
 from engine.evidence.feedback import exported, feedback_since, feedback_to_json
-from engine.evidence.prevalence import DEFAULT_MIN_CELL, parse_dimensions, prevalence
+from engine.evidence.prevalence import DEFAULT_MIN_CELL, first_day, parse_dimensions, prevalence
 from engine.evidence.referrals import referrals
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2_grpc as pb_grpc
@@ -57,8 +57,7 @@ class AuditService(pb_grpc.AuditServicer):
             self.state.flush_counts()  # the verdicts served so far are all in
             k = max(request.min_cell, self.min_cell)
             by = parse_dimensions(",".join(request.by) or "day")
-            since = since_of(request.since)
-            cells = prevalence(self.state.store, by, since=since[:10] if since else None, k=k)
+            cells = prevalence(self.state.store, by, since=first_day(request.since), k=k)
             return pb.StatsResponse(
                 cells=[pb.StatsCell(key=c.key, count=c.count or 0, suppressed=c.suppressed) for c in cells], min_cell=k
             )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from engine.audit.log import since_of
 from engine.matcher import Decision, Verdict
 from engine.store import Store
 from hashing.errors import HashmatchError, ReasonCode
@@ -146,6 +147,12 @@ def prevalence(
         *values, total = row
         cells.append(Cell(dict(zip(by, map(str, values), strict=True)), int(total) if total >= k else None))
     return cells
+
+
+def first_day(since: str | None) -> str | None:
+    """A user's `since` (a time or a date, any zone) as the UTC day counters are kept by; USAGE if neither."""
+    moment = since_of(since)
+    return None if moment is None else moment[:10]
 
 
 def total_served(store: Store, since: str | None = None) -> int:
