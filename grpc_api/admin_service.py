@@ -211,7 +211,7 @@ class AdminService(pb_grpc.ListAdminServicer):
         self, request: pb.HeldEntriesRequest, context: grpc.ServicerContext
     ) -> pb.HeldEntriesResponse:
         def run() -> pb.HeldEntriesResponse:
-            return pb.HeldEntriesResponse(entries=[_held_to_proto(h) for h in self.state.held_entries()])
+            return pb.HeldEntriesResponse(entries=[_held_to_proto(h) for h in self.state.holds.listed()])
 
         return observed(self.state, "HeldEntries", context, run)
 

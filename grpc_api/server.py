@@ -158,7 +158,7 @@ class RunningServer:
         close_hasher(self.state.pdq)
         self.item_pool.shutdown(wait=True, cancel_futures=True)
         self.state.flush_counts()  # every verdict served is counted before the store closes
-        self.state.save_holds_at_stop()
+        self.state.holds.save_at_stop()
         self.state.store.close()
         audit = self.state.audit
         if audit is not None and not audit.closed:  # stop() may be called twice

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -68,9 +67,7 @@ class ServingState:
         self.audit = audit
         # Shared by every matcher swapped in: a reload must not forget an entry's rates or its hold.
         self.guard = FloodGuard(flood or FloodSettings(), held=(h.entry_id for h in holds.held_entries(store)))
-        self._unsaved_holds: list[tuple[Hold, str]] = []
-        self._holds_lock = threading.Lock()
-        self._saving = threading.Lock()
+        self.holds = holds.HoldBook(store, self.guard, audit)
         self.prevalence = PrevalenceCounters(store, on_count=self._count_prevalence)
         self.lists = lists
         self.metrics = metrics
@@ -159,81 +156,16 @@ class ServingState:
         self.metrics.prevalence.labels(*labels).inc(increment)
 
     def _on_hold(self, hold: Hold, list_name: str) -> None:
-        """Counted at once; kept in the store and audited by the watcher thread (`save_holds`), off the match
-        path: a store busy with an import must not stall lookups, and a failed write must not fail them."""
+        """Counted at once; written to the store and audited by the watcher thread (HoldBook.save)."""
         self.metrics.holds.labels(list_name).inc()
         self.metrics.held.set(len(self.guard.held))
-        with self._holds_lock:
-            self._unsaved_holds.append((hold, list_name))
-
-    def save_holds(self) -> bool:
-        """Writes the holds taken since the last call (a restart, and every server of the store, then sees
-        them), audits and logs them. One that cannot be written now stays queued for the next call; False
-        when any is left. Never raises: the watcher thread that calls it must live on."""
-        with self._saving:  # one writer at a time, and a release waits for a write in flight
-            with self._holds_lock:
-                pending, self._unsaved_holds = self._unsaved_holds, []
-            for n, (hold, list_name) in enumerate(pending):
-                try:
-                    held = holds.hold(self.store, hold.entry_id, list_name, hold.detail)
-                except Exception:
-                    log.exception("a flood hold could not be written to the store; it stays queued")
-                    with self._holds_lock:
-                        self._unsaved_holds[:0] = pending[n:]
-                    return False
-                self.guard.written(hold.entry_id)
-                log.warning(json.dumps({"event": "entry_held", **held.to_dict()}))
-                try:
-                    if self.audit is not None:
-                        self.audit.append("system:flood-guard", "entry_held", held.to_dict())
-                except Exception:  # the hold is in the store; the log reports its own failure
-                    log.exception("the audit record of a flood hold could not be queued")
-            return True
+        self.holds.add(hold, list_name)
 
     def release(self, entry_id: int, actor: str) -> holds.HeldEntry | None:
-        """An admin's release: automatic action again for the entry (None when it was not held). A hold still
-        queued is dropped with it; a write in flight finishes first."""
-        with self._saving:
-            with self._holds_lock:
-                queued = [pending for pending in self._unsaved_holds if pending[0].entry_id == entry_id]
-                self._unsaved_holds = [pending for pending in self._unsaved_holds if pending[0].entry_id != entry_id]
-            released = holds.release(self.store, entry_id)
-            if released is None and queued:  # never written: released before it reached the store
-                hold, list_name = queued[0]
-                released = holds.HeldEntry(entry_id, list_name, now(), hold.detail)
-            if released is None:
-                return None
-            self.guard.release(entry_id)
+        """An admin's release (None when the entry was not held)."""
+        released = self.holds.release(entry_id, actor)
         self.metrics.held.set(len(self.guard.held))
-        if self.audit is not None:
-            self.audit.append(f"token:{actor}", "entry_released", released.to_dict(), wait=True)
         return released
-
-    def held_entries(self) -> list[holds.HeldEntry]:
-        """The store's holds, and this server's that are not written yet."""
-        self.save_holds()
-        with self._holds_lock:
-            queued = [
-                holds.HeldEntry(h.entry_id, name, "", f"{h.detail} (not yet written to the store)")
-                for h, name in self._unsaved_holds
-            ]
-        return holds.held_entries(self.store) + queued
-
-    def save_holds_at_stop(self) -> None:
-        """The last writes before the store closes: a few tries, then every hold still unsaved is named in the
-        log and in the audit log (a restart would otherwise forget it)."""
-        for attempt in range(3):
-            if self.save_holds():
-                return
-            time.sleep(0.5 * (attempt + 1))
-        with self._holds_lock:
-            lost = [{"entry_id": h.entry_id, "list": name, "detail": h.detail} for h, name in self._unsaved_holds]
-        log.error(json.dumps({"event": "holds_not_saved", "holds": lost}))
-        try:
-            if self.audit is not None:
-                self.audit.append("system:flood-guard", "holds_not_saved", {"holds": lost})
-        except Exception:  # stopping goes on: the log line above names them
-            log.exception("the audit record of unsaved holds could not be queued")
 
     def audit_log(self) -> AuditLog:
         """The audit log, or AUDIT_UNAVAILABLE for a server that runs without one."""
@@ -265,7 +197,7 @@ class ServingState:
         seen = self._data_version()
         while not self._watching.wait(interval_s):
             self.flush_counts()  # neither raises: the watcher lives on
-            self.save_holds()
+            self.holds.save()
             try:
                 version = self._data_version()
                 if version != seen:

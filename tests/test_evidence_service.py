@@ -284,7 +284,7 @@ def test_a_hold_the_store_cannot_take_stays_queued_and_can_still_be_released(
     try:
         with HashmatchClient(served.address, served.matcher_token) as client:
             assert client.match_hashes(copies(30)).results[-1].verdict.decision == pb.NEEDS_REVIEW
-        assert not state.save_holds()  # the write fails: queued, not lost, and the call does not raise
+        assert not state.holds.save()  # the write fails: queued, not lost, and the call does not raise
         time.sleep(0.5)
         assert state._watcher is not None and state._watcher.is_alive()  # the watcher lives on
         with HashmatchClient(served.address, served.admin_token) as admin:
@@ -292,7 +292,7 @@ def test_a_hold_the_store_cannot_take_stays_queued_and_can_still_be_released(
             assert "not yet written" in queued.detail
             assert admin.release_entry(queued.entry_id).entry_id == queued.entry_id
         monkeypatch.undo()
-        assert state.save_holds() and holds.held_entries(state.store) == []  # the released hold is not written
+        assert state.holds.save() and holds.held_entries(state.store) == []  # the released hold is not written
         with HashmatchClient(served.address, served.matcher_token) as client:
             assert client.match_hashes([("a", listed_pdq())]).results[0].verdict.decision == pb.MATCH
     finally:
