@@ -44,7 +44,7 @@ def register(commands: Any) -> None:
         description="Import FILE as the next version of the list. Refused, writing nothing, when not one record "
         "is accepted, when the file is a delta (deletion records) imported as replace, when it cannot be read to "
         "its end, or when it would remove more than --max-shrink of the live entries (--allow-shrink allows it). "
-        "--threshold, --action and --negative given here become the new version's settings.",
+        "--threshold, --action, --negative and --query-variants given here become the new version's settings.",
     )
     load.add_argument("file", type=Path)
     _list_options(load)
@@ -75,7 +75,7 @@ def register(commands: Any) -> None:
 
     settings = sub.add_parser(
         "set",
-        help="change a list's threshold, action or negative flag (a new version)",
+        help="change a list's threshold, action, negative flag or query variants (a new version)",
         description="Create the next version with the latest version's entries and new settings. Activating an "
         "older version brings back the settings it was made with.",
     )
@@ -173,6 +173,13 @@ def _settings_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="a list of known false positives (--no-negative: an ordinary list)",
     )
+    parser.add_argument(
+        "--query-variants",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="match queries' rotations, flips, content box and crops against this list (new lists: on); "
+        "--no-query-variants: the query's own PDQ alone",
+    )
 
 
 def _list_options(parser: argparse.ArgumentParser) -> None:
@@ -196,6 +203,7 @@ def _spec(args: argparse.Namespace) -> HashList:
         threshold=DEFAULT_THRESHOLD if args.threshold is None else args.threshold,
         action=ListAction(args.action or ListAction.REMOVE.value),
         negative=bool(args.negative),
+        query_variants=args.query_variants is not False,
     )
 
 
@@ -204,6 +212,7 @@ def _asked_settings(args: argparse.Namespace, current: ListSettings) -> ListSett
         threshold=current.threshold if args.threshold is None else args.threshold,
         action=current.action if args.action is None else ListAction(args.action),
         negative=current.negative if args.negative is None else args.negative,
+        query_variants=current.query_variants if args.query_variants is None else args.query_variants,
     )
 
 
@@ -339,8 +348,12 @@ def _print_reject_lines(report: ImportReport) -> None:
 
 @_with_store
 def run_set(store: Store, args: argparse.Namespace) -> int:
-    if args.threshold is None and args.action is None and args.negative is None:
-        return fail(ReasonCode.USAGE, "give --threshold, --action or --negative/--no-negative", EXIT_USAGE)
+    if all(getattr(args, name) is None for name in ("threshold", "action", "negative", "query_variants")):
+        return fail(
+            ReasonCode.USAGE,
+            "give --threshold, --action, --negative/--no-negative or --query-variants/--no-query-variants",
+            EXIT_USAGE,
+        )
     version = store.change_settings(
         args.name, _asked_settings(args, store.latest_settings(args.name)), activate=not args.no_activate
     )
@@ -368,6 +381,7 @@ def _list_dict(store: Store, hash_list: HashList) -> dict[str, Any]:
         "threshold": hash_list.threshold,
         "action": hash_list.action.value,
         "negative": hash_list.negative,
+        "query_variants": hash_list.query_variants,
         "active_version": hash_list.active_version,
         "entries": active.total if active else 0,
         "created_at": hash_list.created_at,
@@ -404,6 +418,7 @@ def _versions_dicts(store: Store, name: str) -> list[dict[str, Any]]:
             "threshold": v.settings.threshold,
             "action": v.settings.action.value,
             "negative": v.settings.negative,
+            "query_variants": v.settings.query_variants,
         }
         for v in store.versions(name)
     ]

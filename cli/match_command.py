@@ -33,6 +33,7 @@ from cli.match_io import Prepared, format_verdict, hash_text_inputs, read_hash_t
 from cli.ordered import in_order
 from cli.remote import add_connection_arguments
 from cli.remote_match import local_only_options, run_remote
+from cli.variant_options import add_variant_arguments, dihedral_mode, variant_families, variant_scope
 from cli.video_options import add_video_arguments, video_match_options
 from engine.index.factory import IndexBackend
 from engine.matcher import DEFAULT_QUALITY_GATE, EVERYTHING, MAX_NEAREST, Matcher, MatchScope, QueryHashes
@@ -41,7 +42,6 @@ from engine.signals import SignalType
 from hashing.device import Device, DeviceChoice, close_hasher, feeder_threads, image_hasher, select_device
 from hashing.errors import MediaError, ReasonCode
 from hashing.media_hasher import HashOptions, MediaHasher
-from hashing.pdq_hasher import DihedralMode
 from hashing.video import VideoHasher, VideoOptions
 
 BATCH = 256  # hash queries matched per index search when they are all ready at once
@@ -76,7 +76,7 @@ def register(commands: Any) -> None:
         help="match against this list only; repeatable (default: every active list)",
     )
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--no-dihedral", action="store_true", help="do not match rotated and flipped variants")
+    add_variant_arguments(parser)
     parser.add_argument("--index", choices=[b.value for b in IndexBackend], default=IndexBackend.AUTO.value)
     parser.add_argument("--quality-gate", type=int, default=DEFAULT_QUALITY_GATE)
     parser.add_argument(
@@ -182,13 +182,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_matches(args: argparse.Namespace, matcher: Matcher, device: DeviceChoice) -> int:
-    dihedral = DihedralMode.NONE if args.no_dihedral else DihedralMode.DCT
     pdq = image_hasher(device)
     videos = VideoHasher(VideoOptions(seconds_per_hash=args.seconds_per_hash), pdq)
-    hasher = MediaQueries(MediaHasher(HashOptions(dihedral=dihedral, exact_digests=True), pdq), videos)
+    options = HashOptions(dihedral=dihedral_mode(args), variants=variant_families(args), exact_digests=True)
+    hasher = MediaQueries(MediaHasher(options, pdq), videos)
     workers = feeder_threads(device, args.workers)
     walk_errors: list[OSError] = []
-    printer = VerdictPrinter(matcher, args.json, sys.stdout, sys.stderr, MatchScope(nearest=args.nearest or 0))
+    printer = VerdictPrinter(matcher, args.json, sys.stdout, sys.stderr, variant_scope(args, args.nearest or 0))
     try:
         printer.batched(hash_text_inputs(read_hash_texts(args)))
         files = iter_files(args.paths, walk_errors)

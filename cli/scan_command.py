@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from cli.common import add_db_argument, audited, fail, open_store
-from engine.matcher import DEFAULT_QUALITY_GATE, Matcher, MatchScope
+from cli.variant_options import add_variant_arguments, dihedral_mode, variant_families, variant_scope
+from engine.matcher import DEFAULT_QUALITY_GATE, Matcher
 from engine.scan.journal import ScanJournal
 from engine.scan.progress import ProgressReporter, ScanCounters
 from engine.scan.ray_runner import RayScanRunner, RayTarget, ray_modules
@@ -23,7 +24,6 @@ from engine.scan.sources import ArchiveLimits
 from hashing.decode import DecodeLimits, DecodeOptions
 from hashing.errors import HashmatchError, ReasonCode
 from hashing.media_hasher import HashOptions
-from hashing.pdq_hasher import DihedralMode
 from kernels.optional import MissingDependencyError
 
 EXIT_NO_MATCH, EXIT_MATCHES, EXIT_ERRORS, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -59,7 +59,7 @@ def register(commands: Any) -> None:
         help="run on Ray (the 'distributed' extra): alone, a local Ray instance on this machine's CPUs; 'auto' or "
         "a head's address, that cluster (the inputs and --db must be at the same paths on every node)",
     )
-    scan.add_argument("--no-dihedral", action="store_true", help="do not match rotated and flipped variants")
+    add_variant_arguments(scan)
     scan.add_argument("--quality-gate", type=int, default=DEFAULT_QUALITY_GATE)
     scan.add_argument("--max-archive-depth", type=int, default=ArchiveLimits.max_depth, help="archives in archives")
     scan.add_argument("--max-bytes", type=int, default=DecodeLimits.max_bytes, help="per input (and archive member)")
@@ -169,13 +169,14 @@ def _overlap(paths: list[Path]) -> str | None:
 
 def _settings(args: argparse.Namespace) -> ScanSettings:
     limits = DecodeLimits(max_pixels=args.max_pixels, max_bytes=args.max_bytes)
-    dihedral = DihedralMode.NONE if args.no_dihedral else DihedralMode.DCT
     return ScanSettings(
         # The CPUs this process may run on (a container or taskset may allow fewer than the machine has).
         workers=len(os.sched_getaffinity(0)) if args.workers is None else args.workers,
-        hash_options=HashOptions(dihedral=dihedral, decode=DecodeOptions(limits=limits)),
+        hash_options=HashOptions(
+            dihedral=dihedral_mode(args), variants=variant_families(args), decode=DecodeOptions(limits=limits)
+        ),
         limits=ArchiveLimits(max_member_bytes=args.max_bytes, max_depth=args.max_archive_depth),
-        scope=MatchScope(dihedral=not args.no_dihedral),
+        scope=variant_scope(args),
     )
 
 
@@ -189,6 +190,8 @@ def _identity(args: argparse.Namespace, matcher: Matcher) -> dict[str, Any]:
         "cwd": os.getcwd(),
         "lists": matcher.list_versions,
         "dihedral": not args.no_dihedral,
+        "dihedral_mode": args.dihedral_mode,
+        "query_variants": sorted(f.value for f in variant_families(args)),
         "quality_gate": args.quality_gate,
         "max_archive_depth": args.max_archive_depth,
         "max_bytes": args.max_bytes,

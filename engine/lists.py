@@ -49,6 +49,9 @@ class ListSettings:
     threshold: int = DEFAULT_THRESHOLD
     action: ListAction = ListAction.REMOVE
     negative: bool = False
+    # Match the query's variants (rotations and flips, content box, crops) against this list; False: the
+    # query's own PDQ alone, for a list whose programme wants strictly the standard comparison.
+    query_variants: bool = True
 
     def __post_init__(self) -> None:
         check_threshold(self.threshold)
@@ -59,6 +62,7 @@ class ListSettings:
             ("threshold", old.threshold, self.threshold),
             ("action", old.action.value, self.action.value),
             ("negative", old.negative, self.negative),
+            ("query_variants", old.query_variants, self.query_variants),
         )
         return [f"{name} {before} -> {after}" for name, before, after in pairs if before != after]
 
@@ -71,12 +75,13 @@ class HashList:
     threshold: int = DEFAULT_THRESHOLD
     action: ListAction = ListAction.REMOVE
     negative: bool = False  # known false positives: a match here suppresses perceptual matches elsewhere
+    query_variants: bool = True  # ListSettings.query_variants
     active_version: int | None = None
     created_at: str = ""
 
     @property
     def settings(self) -> ListSettings:
-        return ListSettings(self.threshold, self.action, self.negative)
+        return ListSettings(self.threshold, self.action, self.negative, self.query_variants)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ from engine.signal_types.spec import SearchRequest, SignalHit, SignalIndex
 from engine.signals import SignalType, spec_of
 from engine.store import ListNotFoundError, Store
 from hashing.errors import ReasonCode
+from hashing.pdq import DIHEDRAL_NAMES
+from hashing.query_variants import ALL_FAMILIES, Region, VariantFamily
 from kernels.runtime import KernelRuntime
 
 __all__ = ["QueryHashes"]  # re-exported: callers built queries from here before engine.query existed
@@ -43,11 +45,19 @@ class MatchedEntry:
     external_id: str | None
     classification: str | None
     distance: int  # 0 for exact digests
-    dihedral_variant: str | None  # which rotation/flip of the query matched (PDQ with dihedral queries)
+    # Which variant of the query matched (PDQ): a rotation or flip ("orig", "rot90", ...), "content_box", a
+    # crop ("crop_90_center", ...); None for a query without variants.
+    variant: str | None
     action: ListAction
     negative: bool
     evidence: Mapping[str, Any] | None = field(default=None, compare=False)  # type-specific (vPDQ percentages)
     quarantined: bool = False  # held for review by the flood guard: this match decides needs_review at most
+    region: Region | None = None  # the part of the query the matching variant was hashed from; None: all of it
+
+    @property
+    def dihedral_variant(self) -> str | None:
+        """The variant when it is a rotation or flip (the field's name before other variants existed)."""
+        return self.variant if self.variant in DIHEDRAL_NAMES else None
 
     def to_dict(self) -> dict[str, Any]:
         return (
@@ -59,6 +69,8 @@ class MatchedEntry:
                 "external_id": self.external_id,
                 "classification": self.classification,
                 "distance": self.distance,
+                "variant": self.variant,
+                "region": None if self.region is None else self.region.to_dict(),
                 "dihedral_variant": self.dihedral_variant,
                 "action": self.action.value,
             }
@@ -107,6 +119,7 @@ class MatchScope:
 
     lists: frozenset[str] | None = None  # these loaded lists only; None: all of them
     dihedral: bool = True  # match a query's 8 rotations and flips where it carries them
+    variants: frozenset[VariantFamily] = ALL_FAMILIES  # the query variants (content box, crops) matched
     quality_gate: int | None = None  # None: the matcher's
     nearest: int = 0  # K > 0: also each list's K closest PDQ entries, whatever the threshold (MAX_NEAREST at most)
     # Per-type match options (vPDQ's rule, say); None: the matcher's. Left out of the hash (a dict has none) but
@@ -232,7 +245,17 @@ class Matcher:
         gated = [q.below_quality(gate) for q in queries]
         options = self.signal_options if scope.signal_options is None else scope.signal_options
         for loaded in lists:
-            request = SearchRequest(queries, loaded.spec.threshold, gated, scope.dihedral, options)
+            # A list that opts out of query variants is matched on the query's own PDQ alone.
+            with_variants = loaded.spec.query_variants
+            request = SearchRequest(
+                queries,
+                loaded.spec.threshold,
+                gated,
+                scope.dihedral and with_variants,
+                options,
+                scope.variants if with_variants else frozenset(),
+                gate,
+            )
             for signal, index in loaded.indexes.items():
                 if not len(index):
                     continue
@@ -337,10 +360,11 @@ def _entries(hits: list[Hit], evidence: dict[int, tuple[str | None, str | None]]
             external_id=external_id,
             classification=classification,
             distance=hit.distance,
-            dihedral_variant=hit.variant,
+            variant=hit.variant,
             action=loaded.spec.action,
             negative=loaded.spec.negative,
             evidence=hit.evidence,
+            region=hit.region,
         )
         key = (loaded.spec.name, hit.entry_id)
         if key not in best or matched.distance < best[key].distance:

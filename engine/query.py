@@ -12,18 +12,21 @@ from hashing.errors import ReasonCode
 from hashing.exact import ExactDigests
 from hashing.media_hasher import MediaHashes, MediaOutcome
 from hashing.pdq_hash import PdqHash
+from hashing.query_variants import QueryVariant
 
 
 @dataclass(frozen=True)
 class QueryHashes:
-    """A PDQ hash (with quality, optionally its 8 dihedral variants), exact digests, and the values of any
-    other signal type (`others`, keyed by type: a video's vPDQ hash, say)."""
+    """A PDQ hash (with quality, optionally its 8 dihedral variants and its query variants: content box,
+    crops), exact digests, and the values of any other signal type (`others`, keyed by type: a video's vPDQ
+    hash, say)."""
 
     pdq: PdqHash | None = None
     dihedral: tuple[PdqHash, ...] = ()  # empty, or 8 in DIHEDRAL_NAMES order (the first is `pdq`)
     md5: bytes | None = None
     sha1: bytes | None = None
     sha256: bytes | None = None
+    variants: tuple[QueryVariant, ...] = ()  # hashing.query_variants; each with its own quality and region
     reasons: tuple[ReasonCode, ...] = ()  # why part of the query is missing, e.g. UNDECODABLE: no PDQ
     others: Mapping[SignalType, ParsedValue] = field(default_factory=dict, compare=False)
 
@@ -41,7 +44,7 @@ class QueryHashes:
 
     @classmethod
     def of_media(cls, hashes: MediaHashes) -> QueryHashes:
-        return cls.of_digests(hashes.digests, pdq=hashes.pdq, dihedral=hashes.dihedral)
+        return cls.of_digests(hashes.digests, pdq=hashes.pdq, dihedral=hashes.dihedral, variants=hashes.variants)
 
     @classmethod
     def of_outcome(cls, outcome: MediaOutcome) -> QueryHashes:

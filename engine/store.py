@@ -43,7 +43,7 @@ from hashing.errors import HashmatchError, ReasonCode
 
 __all__ = ["LiveSignals"]  # re-exported: it lived here before the signal-type interface
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SEGMENT_ENTRIES = 65_536
 EVIDENCE_CHUNK = 50_000  # entry ids per evidence query (one JSON array parameter)
 
@@ -158,6 +158,11 @@ _MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX feedback_by_time ON feedback (at);
     """,
+    # Per-list opt-out of query variants (hashing.query_variants), kept per version like the other settings.
+    5: """
+    ALTER TABLE lists ADD COLUMN query_variants INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE versions ADD COLUMN query_variants INTEGER NOT NULL DEFAULT 1;
+    """,
 }
 
 
@@ -230,7 +235,8 @@ class ListDiff:
 
 _LIST_QUERY = (
     "SELECT l.name, l.source, l.signal_types, COALESCE(v.threshold, l.threshold), COALESCE(v.action, l.action), "
-    "COALESCE(v.negative, l.negative), l.active_version, l.created_at FROM lists l "
+    "COALESCE(v.negative, l.negative), COALESCE(v.query_variants, l.query_variants), l.active_version, "
+    "l.created_at FROM lists l "
     "LEFT JOIN versions v ON v.list_id = l.id AND v.number = l.active_version"
 )
 MAX_LIST_NAME = 200
@@ -342,8 +348,8 @@ class Store:
         try:
             with self.transaction():
                 self.db.execute(
-                    "INSERT INTO lists (name, source, signal_types, threshold, action, negative, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO lists (name, source, signal_types, threshold, action, negative, query_variants, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         spec.name,
                         spec.source.value,
@@ -351,6 +357,7 @@ class Store:
                         spec.threshold,
                         spec.action.value,
                         int(spec.negative),
+                        int(spec.query_variants),
                         now_utc(),
                     ),
                 )
@@ -371,7 +378,9 @@ class Store:
 
     def latest_settings(self, name: str) -> ListSettings:
         """The settings of the latest version (or of the new list): what the next version starts from."""
-        row = self.db.execute("SELECT threshold, action, negative FROM lists WHERE name = ?", (name,)).fetchone()
+        row = self.db.execute(
+            "SELECT threshold, action, negative, query_variants FROM lists WHERE name = ?", (name,)
+        ).fetchone()
         if row is None:
             raise ListNotFoundError(name)
         return _settings(row)
@@ -398,7 +407,7 @@ class Store:
     def versions(self, name: str) -> list[ListVersion]:
         rows = self.db.execute(
             "SELECT number, created_at, kind, source_file, added, removed, total, rejected, note, "
-            "threshold, action, negative FROM versions WHERE list_id = ? ORDER BY number",
+            "threshold, action, negative, query_variants FROM versions WHERE list_id = ? ORDER BY number",
             (self.list_id(name),),
         ).fetchall()
         return [
@@ -420,7 +429,7 @@ class Store:
 
     def version_settings(self, name: str, number: int) -> ListSettings:
         row = self.db.execute(
-            "SELECT threshold, action, negative FROM versions WHERE list_id = ? AND number = ?",
+            "SELECT threshold, action, negative, query_variants FROM versions WHERE list_id = ? AND number = ?",
             (self.list_id(name), number),
         ).fetchone()
         if row is None:
@@ -433,7 +442,7 @@ class Store:
         settings = version.settings
         self.db.execute(
             "INSERT INTO versions (list_id, number, created_at, kind, source_file, added, removed, total, rejected, "
-            "note, threshold, action, negative) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "note, threshold, action, negative, query_variants) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 list_id,
                 version.number,
@@ -448,11 +457,12 @@ class Store:
                 settings.threshold,
                 settings.action.value,
                 int(settings.negative),
+                int(settings.query_variants),
             ),
         )
         self.db.execute(
-            "UPDATE lists SET threshold = ?, action = ?, negative = ? WHERE id = ?",
-            (settings.threshold, settings.action.value, int(settings.negative), list_id),
+            "UPDATE lists SET threshold = ?, action = ?, negative = ?, query_variants = ? WHERE id = ?",
+            (settings.threshold, settings.action.value, int(settings.negative), int(settings.query_variants), list_id),
         )
 
     def check_not_rolled_back(self, name: str) -> None:
@@ -786,12 +796,12 @@ def _no_version(name: str, number: int) -> StoreError:
 
 
 def _settings(row: tuple[object, ...]) -> ListSettings:
-    threshold, action, negative = row
-    return ListSettings(int(str(threshold)), ListAction(str(action)), bool(negative))
+    threshold, action, negative, query_variants = row
+    return ListSettings(int(str(threshold)), ListAction(str(action)), bool(negative), bool(query_variants))
 
 
 def _hash_list(row: tuple[object, ...]) -> HashList:
-    name, source, signal_types, threshold, action, negative, active_version, created_at = row
+    name, source, signal_types, threshold, action, negative, query_variants, active_version, created_at = row
     return HashList(
         name=str(name),
         source=SourceProgramme(str(source)),
@@ -799,6 +809,7 @@ def _hash_list(row: tuple[object, ...]) -> HashList:
         threshold=int(str(threshold)),
         action=ListAction(str(action)),
         negative=bool(negative),
+        query_variants=bool(query_variants),
         active_version=None if active_version is None else int(str(active_version)),
         created_at=str(created_at),
     )

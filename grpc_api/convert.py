@@ -12,6 +12,7 @@ from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
 from hashing.errors import InvalidHashError, ReasonCode
 from hashing.media_hasher import MediaHashes
 from hashing.pdq_hash import PdqHash
+from hashing.query_variants import MAX_VARIANTS, QueryVariant, Region, VariantFamily
 from hashing.vpdq import MAX_FRAMES, VpdqFeature, VpdqHash
 
 _DECISIONS = {Decision.NO_MATCH: pb.NO_MATCH, Decision.MATCH: pb.MATCH, Decision.NEEDS_REVIEW: pb.NEEDS_REVIEW}
@@ -36,7 +37,33 @@ def hashes_to_proto(query: QueryHashes) -> pb.Hashes:
         sha1=query.sha1 or b"",
         sha256=query.sha256 or b"",
         vpdq=vpdq_to_proto(VpdqHash.from_bytes(video.payload)) if video and video.payload else None,
+        variants=[
+            pb.QueryVariant(
+                name=v.name, family=v.family.value, hash=pdq_to_proto(v.hash), region=region_to_proto(v.region)
+            )
+            for v in query.variants
+        ],
     )
+
+
+def region_to_proto(region: Region | None) -> pb.Region | None:
+    return None if region is None else pb.Region(x=region.x, y=region.y, width=region.width, height=region.height)
+
+
+def region_from_proto(message: pb.Region) -> Region:
+    if min(message.x, message.y) < 0 or min(message.width, message.height) < 1:
+        raise InvalidHashError("a region has x, y >= 0 and a width and height of at least 1")
+    return Region(message.x, message.y, message.width, message.height)
+
+
+def _variant_from_proto(message: pb.QueryVariant) -> QueryVariant:
+    if len(message.hash.digest) != 32 or not message.name or len(message.name) > 64:
+        raise InvalidHashError("a query variant has a name (at most 64 characters) and a 32-byte PDQ hash")
+    try:
+        family = VariantFamily(message.family)
+    except ValueError:
+        raise InvalidHashError(f"unknown query variant family {message.family[:64]!r}") from None
+    return QueryVariant(message.name, family, pdq_from_proto(message.hash), region_from_proto(message.region))
 
 
 def vpdq_to_proto(video: VpdqHash) -> pb.VpdqHash:
@@ -75,6 +102,8 @@ def hashes_from_proto(message: pb.Hashes) -> QueryHashes:
     dihedral = tuple(pdq_from_proto(h) for h in message.dihedral)
     if pdq is not None and dihedral and dihedral[0].digest != pdq.digest:
         raise InvalidHashError("the first dihedral hash must be the PDQ hash itself")
+    if len(message.variants) > MAX_VARIANTS:
+        raise InvalidHashError(f"at most {MAX_VARIANTS} query variants, got {len(message.variants)}")
     others: dict[SignalType, ParsedValue] = {}
     if message.HasField("vpdq"):
         video = vpdq_from_proto(message.vpdq)
@@ -85,6 +114,7 @@ def hashes_from_proto(message: pb.Hashes) -> QueryHashes:
         md5=bytes(message.md5) or None,
         sha1=bytes(message.sha1) or None,
         sha256=bytes(message.sha256) or None,
+        variants=tuple(_variant_from_proto(v) for v in message.variants),
         others=others,
     )
 
@@ -109,6 +139,8 @@ def _entry(match: MatchedEntry) -> pb.MatchedEntry:
         negative=match.negative,
         video=_video_evidence(match.evidence) if match.signal_type is SignalType.VPDQ and match.evidence else None,
         quarantined=match.quarantined,
+        variant=match.variant or "",
+        region=region_to_proto(match.region),
     )
 
 
@@ -169,11 +201,12 @@ def _entry_from_proto(message: pb.MatchedEntry, negative: bool) -> MatchedEntry:
         external_id=message.external_id or None,
         classification=message.classification or None,
         distance=message.distance,
-        dihedral_variant=message.dihedral_variant or None,
+        variant=message.variant or message.dihedral_variant or None,
         action=ListAction(message.action),
         negative=negative,
         evidence=_evidence_from_proto(message),
         quarantined=message.quarantined,
+        region=region_from_proto(message.region) if message.HasField("region") else None,
     )
 
 

@@ -36,6 +36,7 @@ from grpc_api.generated.hashmatch.v1 import hashmatch_pb2_grpc as pb_grpc
 from grpc_api.handlers import MALFORMED_DETAIL, Malformed
 from grpc_api.serving import ServingState
 from hashing.errors import HashmatchError, ReasonCode
+from hashing.query_variants import families_off
 
 log = logging.getLogger("hashmatch.server")
 ITEM_TIMEOUT_S = 60.0  # the longest any item waits for the index, deadline or not
@@ -64,6 +65,7 @@ def scope_of(options: pb.MatchOptions, defaults: VpdqMatchOptions = DEFAULT_VIDE
     return MatchScope(
         lists=frozenset(options.lists) or None,
         dihedral=not options.no_dihedral,
+        variants=families_off(no_content_box=options.no_content_box, no_crops=options.no_crops),
         quality_gate=options.quality_gate if options.HasField("quality_gate") else None,
         nearest=options.nearest,
         signal_options=_video_options(options, defaults),

@@ -48,6 +48,9 @@ from hashing.decode import DecodeLimits, DecodeOptions
 from hashing.decode_budget import DecodeBudget
 from hashing.device import Device, close_hasher, select_device
 from hashing.errors import HashmatchError, ReasonCode
+from hashing.media_hasher import HashOptions
+from hashing.pdq_hasher import DihedralMode
+from hashing.query_variants import ALL_FAMILIES, VariantFamily
 from hashing.video import VideoLimits, VideoOptions
 from kernels.optional import MissingDependencyError
 
@@ -125,6 +128,10 @@ class ServerConfig:
     flood: FloodSettings = field(default_factory=FloodSettings)
     stats_min_cell: int = 10  # the smallest prevalence cell the Audit service shows: a caller may raise it only
     max_audit_calls: int = 2  # Audit exports at once (each holds a thread while it streams); more: OVERLOADED
+    # What every image is hashed with: its rotations and flips (pixel-exact by default) and the query variants'
+    # families (hashing.query_variants). A request's options may match fewer, never more.
+    dihedral: DihedralMode = DihedralMode.PIXELS
+    query_variants: frozenset[VariantFamily] = ALL_FAMILIES
 
 
 class ServerStartError(HashmatchError):
@@ -196,7 +203,17 @@ def _start(config: ServerConfig, metrics: ServerMetrics, metrics_http: Any) -> R
             raise
         audit.append("system", "server_started", _configuration(config))
     state = ServingState(
-        store, config.lists, decode, budget, metrics, device, config.video, config.video_match, audit, config.flood
+        store,
+        config.lists,
+        decode,
+        budget,
+        metrics,
+        device,
+        config.video,
+        config.video_match,
+        audit,
+        config.flood,
+        HashOptions(dihedral=config.dihedral, variants=config.query_variants, decode=decode),
     )
     if audit is None and any(loaded.spec.action is ListAction.REFER for loaded in state.matcher.lists):
         # Referral records live in the audit log: without it, matches of `refer` lists leave none.
@@ -275,6 +292,8 @@ def _configuration(config: ServerConfig) -> dict[str, Any]:
         "stats_min_cell": config.stats_min_cell,
         "max_audit_calls": config.max_audit_calls,
         "video_quality": config.video_match.quality,
+        "dihedral": config.dihedral.value,
+        "query_variants": sorted(f.value for f in config.query_variants),
     }
 
 

@@ -44,6 +44,7 @@ from hashing.device import DeviceChoice, image_hasher
 from hashing.errors import HashmatchError, ReasonCode
 from hashing.media_hasher import HashOptions, MediaHasher
 from hashing.pdq_hasher import DihedralMode
+from hashing.query_variants import ALL_FAMILIES
 from hashing.video import VideoHasher, VideoOptions
 
 log = logging.getLogger("hashmatch.server")
@@ -62,6 +63,7 @@ class ServingState:
         video_options: VpdqMatchOptions = DEFAULT_VIDEO_OPTIONS,
         audit: AuditLog | None = None,
         flood: FloodSettings | None = None,
+        hashing: HashOptions | None = None,
     ) -> None:
         self.store = store
         self.audit = audit
@@ -74,10 +76,11 @@ class ServingState:
         self.metrics.held.set(len(self.guard.held))
         self.budget = budget
         self.device = device
-        # The 8 DCT variants are always computed (cheap); a request's scope decides whether they are matched.
-        # On a GPU, concurrent requests' images are hashed together (hashing.pdq_gpu).
+        # The server's dihedral mode and query variants are always computed; a request's scope decides which are
+        # matched. On a GPU, concurrent requests' images are hashed together (hashing.pdq_gpu).
         self.pdq = image_hasher(device)
-        self.hasher = MediaHasher(HashOptions(dihedral=DihedralMode.DCT, decode=decode), self.pdq, budget=budget)
+        options = hashing or HashOptions(dihedral=DihedralMode.PIXELS, variants=ALL_FAMILIES, decode=decode)
+        self.hasher = MediaHasher(options, self.pdq, budget=budget)
         self.media = MediaQueries(self.hasher, VideoHasher(video or VideoOptions(), self.pdq, budget))
         self.video_options = video_options  # the server's vPDQ match rule; a request may choose its own
         self._swap_lock = threading.Lock()

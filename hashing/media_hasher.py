@@ -20,12 +20,16 @@ from hashing.errors import MediaError, ReasonCode
 from hashing.exact import ExactDigests
 from hashing.pdq_hash import PdqHash
 from hashing.pdq_hasher import DihedralMode, ImageHasher, PdqContract, PdqHasher
+from hashing.query_variants import QueryVariant, VariantFamily, plan_variants, variants_of
 
 
 @dataclass(frozen=True)
 class HashOptions:
     contract: PdqContract = PdqContract.FULLRES
     dihedral: DihedralMode = DihedralMode.NONE
+    # Query variants (content box, crops) to hash beside the PDQ, full-resolution contract only; the `hash`
+    # command computes none, `match`, `scan` and the service all (hashing.query_variants).
+    variants: frozenset[VariantFamily] = frozenset()
     # Opt-in: hash the JPEG's own Y plane instead of luma from RGB. Faster, drifts a bit or two.
     fast_luma: bool = False
     exact_digests: bool = True
@@ -39,6 +43,7 @@ class MediaHashes:
     height: int
     dihedral: tuple[PdqHash, ...] = ()
     digests: ExactDigests | None = None
+    variants: tuple[QueryVariant, ...] = ()
     exact_pdq: bool = True  # False when the fast luma path produced the PDQ
 
 
@@ -110,6 +115,10 @@ class MediaHasher:
         if pixels is None:
             pixels = decode_rgb(data, options.decode)
         result = self.pdq.hash_image(pixels, options.contract, options.dihedral)
+        variants: tuple[QueryVariant, ...] = ()
+        if options.variants and options.contract is PdqContract.FULLRES:
+            plans = plan_variants(pixels, options.variants)
+            variants = variants_of(plans, self.pdq.hash_variants(pixels, plans))
         return MediaHashes(
             pdq=result.hash,
             width=int(pixels.shape[1]),
@@ -117,4 +126,5 @@ class MediaHasher:
             dihedral=result.dihedral,
             digests=digests,
             exact_pdq=exact,
+            variants=variants,
         )

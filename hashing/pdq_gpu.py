@@ -9,11 +9,15 @@ overlaps the other's compute.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from hashing.micro_batching import MicroBatcher
 from hashing.pdq_batch import BatchPdqHasher
-from hashing.pdq_hasher import DihedralMode, PdqContract, PdqResult
+from hashing.pdq_hash import PdqHash
+from hashing.pdq_hasher import DihedralMode, PdqContract, PdqHasher, PdqResult
+from hashing.query_variants import VariantPlan
 from kernels.runtime import KernelRuntime
 
 MAX_BATCH = 64  # images per launch set: enough to amortise a launch, few enough to bound device memory
@@ -32,6 +36,7 @@ class GpuImageHasher:
         feeding_threads: int = FEEDING_THREADS,
     ) -> None:
         self.batch = BatchPdqHasher(runtime)
+        self.host = PdqHasher(backend="numpy")
         self.batcher: MicroBatcher[np.ndarray, tuple[PdqContract, DihedralMode], PdqResult] = MicroBatcher(
             self._hash_many, max_batch, max_wait_s, name="hashmatch-gpu-hasher", workers=feeding_threads
         )
@@ -46,6 +51,11 @@ class GpuImageHasher:
         key = (PdqContract.FULLRES, DihedralMode.NONE)
         pending = [self.batcher.submit(image, key) for image in images]
         return [future.result() for future in pending]
+
+    def hash_variants(self, image: np.ndarray, plans: Sequence[VariantPlan]) -> list[PdqHash]:
+        """On the host for now: the batched device path has no region operators yet (each variant costs
+        about one host downsample; the README states it)."""
+        return self.host.hash_variants(image, plans)
 
     def _hash_many(self, images: list[np.ndarray], key: tuple[PdqContract, DihedralMode]) -> list[PdqResult]:
         return self.batch.hash_batch(images, *key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from hashing.pdq import (
     quality,
 )
 from hashing.pdq_hash import PdqHash, pack_bits
+from hashing.query_variants import VariantPlan, plan_operators
 from kernels.backend import ArrayBackend, BackendName, select_backend
 from kernels.banded import BandedOperator
 from kernels.downsample import downsample_dense, downsample_fused, fused_available
@@ -49,6 +51,10 @@ class ImageHasher(Protocol):
 
     def hash_images(self, images: list[Any]) -> list[PdqResult]:
         """Several images at once (a video's frames), full resolution, no dihedral variants."""
+        ...
+
+    def hash_variants(self, image: Any, plans: Sequence[VariantPlan]) -> list[PdqHash]:
+        """The hash of each planned variant (hashing.query_variants) of one decoded image, full resolution."""
         ...
 
 
@@ -116,6 +122,14 @@ class PdqHasher:
         buffers = self._pixel_dihedral_buffers(image) if dihedral is DihedralMode.PIXELS else self.buffer64(image)[None]
         return self._hashes_from_buffers(buffers, dihedral)
 
+    def hash_variants(self, image: Any, plans: Sequence[VariantPlan]) -> list[PdqHash]:
+        """Each plan's region (and extension) is a change of the two operators: no pixel is copied."""
+        if not plans:
+            return []
+        height, width = image.shape[:2]
+        buffers = self.backend.xp.stack([self.buffer64(image, *plan_operators(p, height, width)) for p in plans])
+        return list(self._hashes_of(buffers))
+
     def hash_images(self, images: list[Any]) -> list[PdqResult]:
         """One after another: on the CPU a batch saves nothing (the fused kernel is per image)."""
         return [self.hash_image(image) for image in images]
@@ -138,12 +152,16 @@ class PdqHasher:
         return xp.stack([plain, mirrored.T, both, upside_down.T, upside_down, mirrored, plain.T, both.T])
 
     def _hashes_from_buffers(self, buffers: Any, dihedral: DihedralMode) -> PdqResult:
+        hashes = self._hashes_of(buffers, derive_dihedral=dihedral is DihedralMode.DCT)
+        return PdqResult(hashes[0], hashes if dihedral is not DihedralMode.NONE else ())
+
+    def _hashes_of(self, buffers: Any, derive_dihedral: bool = False) -> tuple[PdqHash, ...]:
+        """One hash per 64 x 64 buffer; with `derive_dihedral`, the 8 DCT-derived variants of the first."""
         xp = self.backend.xp
         dct = dct16(xp, buffers)
         qualities = self.backend.to_numpy(quality(xp, buffers))
-        if dihedral is DihedralMode.DCT:
+        if derive_dihedral:
             dct = dihedral_dcts(xp, dct[0])
             qualities = np.repeat(qualities, 8)
         packed = pack_bits(self.backend.to_numpy(bits_from_dct(xp, dct)))
-        hashes = tuple(PdqHash(row.tobytes(), int(q)) for row, q in zip(packed, qualities, strict=True))
-        return PdqResult(hashes[0], hashes if dihedral is not DihedralMode.NONE else ())
+        return tuple(PdqHash(row.tobytes(), int(q)) for row, q in zip(packed, qualities, strict=True))

@@ -53,6 +53,7 @@ def test_import_ls_show_versions_diff_activate_export_rm(
         "threshold": 31,
         "action": "remove",
         "negative": False,
+        "query_variants": True,
         "active_version": 2,
         "entries": 1,
         "created_at": "",

@@ -58,6 +58,7 @@ def _query(result: WorkerResult) -> QueryHashes:
         digests,
         pdq=pdq,
         dihedral=tuple(PdqHash.from_hex(h, result.quality) for h in result.dihedral),
+        variants=result.variants,
         reasons=(result.no_pdq.reason,) if result.no_pdq is not None else (),
         others=_video_value(result.vpdq),
     )

@@ -21,6 +21,7 @@ from hashing.decode import open_media_file, read_at_most
 from hashing.errors import MediaError, ReasonCode
 from hashing.exact import ExactDigests
 from hashing.media_hasher import HashOptions, MediaHasher
+from hashing.query_variants import QueryVariant
 from hashing.video import VideoHasher, VideoLimits, VideoOptions
 
 
@@ -35,6 +36,7 @@ class WorkerResult:
     pdq: str | None = None
     quality: int | None = None
     dihedral: tuple[str, ...] = ()
+    variants: tuple[QueryVariant, ...] = ()  # hashing.query_variants (frozen records of plain values)
     vpdq: bytes | None = None  # a video's frame hashes (hashing.vpdq's canonical bytes)
     no_pdq: ItemProblem | None = None  # why there is no PDQ or vPDQ (the digests still match)
     problem: ItemProblem | None = None  # nothing could be read: no digests either
@@ -178,6 +180,7 @@ def _hashed(base: WorkerResult, data: bytes, digests: ExactDigests, state: Worke
         pdq=hashes.pdq.hex(),
         quality=hashes.pdq.quality,
         dihedral=tuple(h.hex() for h in hashes.dihedral),
+        variants=hashes.variants,
     )
 
 

@@ -17,6 +17,7 @@ from engine.signal_types.values import ParsedValue, SignalValueError
 from hashing.errors import ReasonCode
 from hashing.pdq import DIHEDRAL_NAMES
 from hashing.pdq_hash import PdqHash
+from hashing.query_variants import Region
 from kernels.runtime import KernelRuntime
 
 PDQ_BYTES = 32
@@ -41,8 +42,10 @@ class PdqIndex(SignalIndex):
         hits: list[SignalHit] = []
         for row in range(found.n_queries):
             rows, distances = found.for_query(row)
+            name, region = variants[row]
             for hit_row, distance in zip(rows.tolist(), distances.tolist(), strict=True):
-                hits.append(SignalHit(owners[row], int(self.entry_ids[hit_row]), int(distance), variants[row]))
+                entry_id = int(self.entry_ids[hit_row])
+                hits.append(SignalHit(owners[row], entry_id, int(distance), name, region=region))
         return hits
 
     def nearest(self, request: SearchRequest, k: int) -> list[SignalHit]:
@@ -52,7 +55,7 @@ class PdqIndex(SignalIndex):
         if not len(codes) or not len(self.index):
             return []
         found = self.index.nearest(codes, k)
-        best: list[dict[int, tuple[int, str | None]]] = [{} for _ in request.queries]
+        best: list[dict[int, tuple[int, VariantTag]]] = [{} for _ in request.queries]
         for code_row in range(len(codes)):
             per_entry = best[owners[code_row]]
             for row, distance in zip(found.rows[code_row].tolist(), found.distances[code_row].tolist(), strict=True):
@@ -61,15 +64,20 @@ class PdqIndex(SignalIndex):
         hits: list[SignalHit] = []
         for q, per_entry in enumerate(best):
             closest = sorted(per_entry.items(), key=lambda item: (item[1][0], item[0]))[:k]
-            hits.extend(SignalHit(q, int(self.entry_ids[row]), d, variant) for row, (d, variant) in closest)
+            hits.extend(SignalHit(q, int(self.entry_ids[row]), d, tag[0], region=tag[1]) for row, (d, tag) in closest)
         return hits
 
 
-def query_codes(request: SearchRequest) -> tuple[np.ndarray, list[int], list[str | None]]:
-    """Stack every query's PDQ code (or its 8 variants) for one search; remember owner and variant."""
+VariantTag = tuple[str | None, Region | None]  # a searched code's variant name and the query region it came from
+
+
+def query_codes(request: SearchRequest) -> tuple[np.ndarray, list[int], list[VariantTag]]:
+    """Stack every query's PDQ code (or its 8 dihedral variants) and its query variants for one search;
+    remember owner and variant. A query variant under the quality gate is left out: a flat region's hash is
+    noise, and noise is what false matches are made of."""
     rows: list[bytes] = []
     owners: list[int] = []
-    variants: list[str | None] = []
+    variants: list[VariantTag] = []
     for q, query in enumerate(request.queries):
         if query.pdq is None or request.below_quality_gate[q]:
             continue
@@ -77,11 +85,16 @@ def query_codes(request: SearchRequest) -> tuple[np.ndarray, list[int], list[str
             for name, variant in zip(DIHEDRAL_NAMES, query.dihedral, strict=True):
                 rows.append(variant.digest)
                 owners.append(q)
-                variants.append(name)
+                variants.append((name, None))
         else:
             rows.append(query.pdq.digest)
             owners.append(q)
-            variants.append(None)
+            variants.append((None, None))
+        for extra in query.variants:
+            if extra.family in request.variants and (extra.hash.quality or 0) >= request.quality_gate:
+                rows.append(extra.hash.digest)
+                owners.append(q)
+                variants.append((extra.name, extra.region))
     codes = np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), PDQ_BYTES)
     return codes, owners, variants
 

@@ -19,6 +19,7 @@ from engine.index.factory import IndexBackend
 from engine.query import QueryHashes
 from engine.signal_types.names import SignalType
 from engine.signal_types.values import ParsedValue
+from hashing.query_variants import ALL_FAMILIES, Region, VariantFamily
 from kernels.runtime import KernelRuntime
 
 
@@ -43,8 +44,9 @@ class SignalHit:
     query: int  # position of the query in the batch
     entry_id: int
     distance: int
-    variant: str | None = None  # which rotation/flip of the query matched (PDQ with dihedral queries)
+    variant: str | None = None  # which variant of the query matched (a rotation or flip, content_box, a crop)
     evidence: Mapping[str, Any] | None = None
+    region: Region | None = None  # the part of the query the variant was hashed from; None: all of it
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class SearchRequest:
     below_quality_gate: Sequence[bool]  # per query: its PDQ is under the quality gate (not searched)
     dihedral: bool = True
     options: Mapping[SignalType, object] = field(default_factory=dict)  # per-type match options
+    variants: frozenset[VariantFamily] = ALL_FAMILIES  # the query variants' families searched
+    quality_gate: int = 0  # a query variant below this quality is not searched (its own quality, not the PDQ's)
 
 
 class SignalIndex(ABC):

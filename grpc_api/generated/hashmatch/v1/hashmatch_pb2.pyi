@@ -36,7 +36,7 @@ class ClientMetadata(_message.Message):
     def __init__(self, upload_id: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ..., user_id: _Optional[str] = ...) -> None: ...
 
 class MatchOptions(_message.Message):
-    __slots__ = ("lists", "no_dihedral", "quality_gate", "nearest", "video_rule", "video_query_percent", "video_compared_percent")
+    __slots__ = ("lists", "no_dihedral", "quality_gate", "nearest", "video_rule", "video_query_percent", "video_compared_percent", "no_content_box", "no_crops")
     LISTS_FIELD_NUMBER: _ClassVar[int]
     NO_DIHEDRAL_FIELD_NUMBER: _ClassVar[int]
     QUALITY_GATE_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,8 @@ class MatchOptions(_message.Message):
     VIDEO_RULE_FIELD_NUMBER: _ClassVar[int]
     VIDEO_QUERY_PERCENT_FIELD_NUMBER: _ClassVar[int]
     VIDEO_COMPARED_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    NO_CONTENT_BOX_FIELD_NUMBER: _ClassVar[int]
+    NO_CROPS_FIELD_NUMBER: _ClassVar[int]
     lists: _containers.RepeatedScalarFieldContainer[str]
     no_dihedral: bool
     quality_gate: int
@@ -51,7 +53,9 @@ class MatchOptions(_message.Message):
     video_rule: str
     video_query_percent: float
     video_compared_percent: float
-    def __init__(self, lists: _Optional[_Iterable[str]] = ..., no_dihedral: _Optional[bool] = ..., quality_gate: _Optional[int] = ..., nearest: _Optional[int] = ..., video_rule: _Optional[str] = ..., video_query_percent: _Optional[float] = ..., video_compared_percent: _Optional[float] = ...) -> None: ...
+    no_content_box: bool
+    no_crops: bool
+    def __init__(self, lists: _Optional[_Iterable[str]] = ..., no_dihedral: _Optional[bool] = ..., quality_gate: _Optional[int] = ..., nearest: _Optional[int] = ..., video_rule: _Optional[str] = ..., video_query_percent: _Optional[float] = ..., video_compared_percent: _Optional[float] = ..., no_content_box: _Optional[bool] = ..., no_crops: _Optional[bool] = ...) -> None: ...
 
 class VideoChunk(_message.Message):
     __slots__ = ("client_id", "metadata", "options", "data")
@@ -88,20 +92,46 @@ class PdqHash(_message.Message):
     def __init__(self, digest: _Optional[bytes] = ..., quality: _Optional[int] = ..., has_quality: _Optional[bool] = ...) -> None: ...
 
 class Hashes(_message.Message):
-    __slots__ = ("pdq", "dihedral", "md5", "sha1", "sha256", "vpdq")
+    __slots__ = ("pdq", "dihedral", "md5", "sha1", "sha256", "vpdq", "variants")
     PDQ_FIELD_NUMBER: _ClassVar[int]
     DIHEDRAL_FIELD_NUMBER: _ClassVar[int]
     MD5_FIELD_NUMBER: _ClassVar[int]
     SHA1_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     VPDQ_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
     pdq: PdqHash
     dihedral: _containers.RepeatedCompositeFieldContainer[PdqHash]
     md5: bytes
     sha1: bytes
     sha256: bytes
     vpdq: VpdqHash
-    def __init__(self, pdq: _Optional[_Union[PdqHash, _Mapping]] = ..., dihedral: _Optional[_Iterable[_Union[PdqHash, _Mapping]]] = ..., md5: _Optional[bytes] = ..., sha1: _Optional[bytes] = ..., sha256: _Optional[bytes] = ..., vpdq: _Optional[_Union[VpdqHash, _Mapping]] = ...) -> None: ...
+    variants: _containers.RepeatedCompositeFieldContainer[QueryVariant]
+    def __init__(self, pdq: _Optional[_Union[PdqHash, _Mapping]] = ..., dihedral: _Optional[_Iterable[_Union[PdqHash, _Mapping]]] = ..., md5: _Optional[bytes] = ..., sha1: _Optional[bytes] = ..., sha256: _Optional[bytes] = ..., vpdq: _Optional[_Union[VpdqHash, _Mapping]] = ..., variants: _Optional[_Iterable[_Union[QueryVariant, _Mapping]]] = ...) -> None: ...
+
+class Region(_message.Message):
+    __slots__ = ("x", "y", "width", "height")
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    x: int
+    y: int
+    width: int
+    height: int
+    def __init__(self, x: _Optional[int] = ..., y: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+
+class QueryVariant(_message.Message):
+    __slots__ = ("name", "family", "hash", "region")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    family: str
+    hash: PdqHash
+    region: Region
+    def __init__(self, name: _Optional[str] = ..., family: _Optional[str] = ..., hash: _Optional[_Union[PdqHash, _Mapping]] = ..., region: _Optional[_Union[Region, _Mapping]] = ...) -> None: ...
 
 class VpdqFrame(_message.Message):
     __slots__ = ("frame_number", "quality", "pdq", "timestamp")
@@ -152,7 +182,7 @@ class VideoEvidence(_message.Message):
     def __init__(self, rule: _Optional[str] = ..., query_match_percent: _Optional[float] = ..., compared_match_percent: _Optional[float] = ..., query_frames: _Optional[int] = ..., compared_frames: _Optional[int] = ..., frame_pairs: _Optional[_Iterable[_Union[FramePair, _Mapping]]] = ...) -> None: ...
 
 class MatchedEntry(_message.Message):
-    __slots__ = ("list", "list_version", "entry_id", "signal_type", "external_id", "classification", "distance", "dihedral_variant", "action", "negative", "video", "quarantined")
+    __slots__ = ("list", "list_version", "entry_id", "signal_type", "external_id", "classification", "distance", "dihedral_variant", "action", "negative", "video", "quarantined", "variant", "region")
     LIST_FIELD_NUMBER: _ClassVar[int]
     LIST_VERSION_FIELD_NUMBER: _ClassVar[int]
     ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +195,8 @@ class MatchedEntry(_message.Message):
     NEGATIVE_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     QUARANTINED_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
     list: str
     list_version: int
     entry_id: int
@@ -177,7 +209,9 @@ class MatchedEntry(_message.Message):
     negative: bool
     video: VideoEvidence
     quarantined: bool
-    def __init__(self, list: _Optional[str] = ..., list_version: _Optional[int] = ..., entry_id: _Optional[int] = ..., signal_type: _Optional[str] = ..., external_id: _Optional[str] = ..., classification: _Optional[str] = ..., distance: _Optional[int] = ..., dihedral_variant: _Optional[str] = ..., action: _Optional[str] = ..., negative: _Optional[bool] = ..., video: _Optional[_Union[VideoEvidence, _Mapping]] = ..., quarantined: _Optional[bool] = ...) -> None: ...
+    variant: str
+    region: Region
+    def __init__(self, list: _Optional[str] = ..., list_version: _Optional[int] = ..., entry_id: _Optional[int] = ..., signal_type: _Optional[str] = ..., external_id: _Optional[str] = ..., classification: _Optional[str] = ..., distance: _Optional[int] = ..., dihedral_variant: _Optional[str] = ..., action: _Optional[str] = ..., negative: _Optional[bool] = ..., video: _Optional[_Union[VideoEvidence, _Mapping]] = ..., quarantined: _Optional[bool] = ..., variant: _Optional[str] = ..., region: _Optional[_Union[Region, _Mapping]] = ...) -> None: ...
 
 class Verdict(_message.Message):
     __slots__ = ("decision", "matches", "suppressed", "negative_matches", "reasons", "query", "list_versions", "elapsed_ms", "media_error", "nearest")

@@ -1,0 +1,290 @@
+"""Query variants: more PDQ hashes of one decoded image, each hashed exactly with the standard PDQ code, so
+re-uploads with a border, letterbox bars, screenshot padding or a crop still meet the listed hash.
+
+Lists hold the standard PDQ of each listed picture and that cannot change; the query side is ours. Each
+variant is a region of the decoded query, optionally extended past its edges by repeating its edge pixels,
+and hashed as if those pixels were an image of their own. Nothing is decoded or copied again: a region, and
+an extension, is a change of the two banded downsampling operators (`region_operator`), the way the pixel
+dihedral variants flip them. `reference_pixels` builds the same pixels the plain way (slicing and
+`numpy.pad`), and tests hold the two to equal hashes.
+
+Families (each can be switched off; `content_box` and `crop` are on by default in match, scan and the
+service; the 8 pixel-exact rotations and flips are the separate `dihedral` switch):
+
+* `content_box`: the picture inside uniform or near-uniform borders, letterbox bars and padding (a
+  screenshot's title bar and margins), found by trimming flat lines from each side (`content_box`).
+* `crop`: the query as a centred crop of a larger listed picture (`crop_95_center`: the query shows the
+  centre 95% of each side; its edges are extended back out), and the listed picture as a centred part of a
+  wider query (`wider_90_center`: the query's centre 90% of each side).
+
+A variant's name says what it assumes was done to the listed picture; its region is the part of the query
+it was hashed from, in the query's pixel coordinates, so a reviewer can see why it matched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from hashing.jarosz import axis_operator
+from hashing.pdq import MIN_HASHABLE_SIDE
+from hashing.pdq_hash import PdqHash
+from kernels.banded import BandedOperator
+from kernels.downsample import LUMA_COEFFS
+
+
+class VariantFamily(StrEnum):
+    CONTENT_BOX = "content_box"
+    CROP = "crop"
+
+
+ALL_FAMILIES: frozenset[VariantFamily] = frozenset(VariantFamily)
+
+# The crop variants, chosen by the robustness study (`benchmarks/robustness.py`): each scale is the share of
+# each side of the listed picture the query shows (crop_*) or the share of the query the listed picture
+# fills (wider_*). See the README for the recall and false matches each brought.
+CROP_SCALES: tuple[float, ...] = (0.95, 0.9)
+WIDER_SCALES: tuple[float, ...] = (0.9,)
+
+# Content box: a line (row or column) is flat when nearly all its samples lie within FLAT_TOLERANCE luma
+# levels of its median (JPEG ringing and noise pass; a line through a picture does not).
+FLAT_TOLERANCE = 12.0
+FLAT_SHARE = 0.97
+LINE_SAMPLES = 512  # samples read along a line: flatness needs no more, and large images stay cheap
+MIN_TRIM_SHARE = 0.02  # a box that trims less than this of a side on every side is the image itself
+MIN_BOX_SHARE = 0.2  # a box narrower or lower than this share of the image is a stripe, not a picture
+CONTENT_BOX_ROUNDS = 4
+MAX_VARIANTS = 16  # query variants one query may carry (a client sending hashes is held to it)
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A rectangle of the query, in its pixel coordinates (x to the right, y down from the top left)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}+{self.x}+{self.y}"
+
+
+@dataclass(frozen=True, slots=True)
+class VariantPlan:
+    """How one variant's pixels come from the query: its region, extended by repeating edge pixels."""
+
+    name: str
+    family: VariantFamily
+    region: Region
+    extend_top: int = 0
+    extend_bottom: int = 0
+    extend_left: int = 0
+    extend_right: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueryVariant:
+    """One variant's hash (with its own quality) and where in the query it came from."""
+
+    name: str
+    family: VariantFamily
+    hash: PdqHash
+    region: Region
+
+
+def plan_variants(image: np.ndarray, families: frozenset[VariantFamily] = ALL_FAMILIES) -> list[VariantPlan]:
+    """The fixed set of variants of one decoded image (H x W x 3 RGB or H x W luma), in a stable order."""
+    height, width = image.shape[:2]
+    plans: list[VariantPlan] = []
+    if VariantFamily.CONTENT_BOX in families:
+        box = content_box(image)
+        if box is not None:
+            plans.append(VariantPlan("content_box", VariantFamily.CONTENT_BOX, box))
+    if VariantFamily.CROP in families:
+        for scale in CROP_SCALES:
+            plans.append(_extended(height, width, scale))
+        for scale in WIDER_SCALES:
+            plans.append(_centred(height, width, scale))
+    return [plan for plan in plans if min(_hashed_size(plan)) >= MIN_HASHABLE_SIDE]
+
+
+def _extended(height: int, width: int, scale: float) -> VariantPlan:
+    """The query as the centre `scale` of each side of a larger picture: its edges repeated out to it."""
+    extra_y, extra_x = round(height / scale) - height, round(width / scale) - width
+    return VariantPlan(
+        f"crop_{round(scale * 100)}_center",
+        VariantFamily.CROP,
+        Region(0, 0, width, height),
+        extend_top=extra_y // 2,
+        extend_bottom=extra_y - extra_y // 2,
+        extend_left=extra_x // 2,
+        extend_right=extra_x - extra_x // 2,
+    )
+
+
+def _centred(height: int, width: int, scale: float) -> VariantPlan:
+    """The centre `scale` of each side of the query."""
+    inner_h, inner_w = max(1, round(height * scale)), max(1, round(width * scale))
+    region = Region((width - inner_w) // 2, (height - inner_h) // 2, inner_w, inner_h)
+    return VariantPlan(f"wider_{round(scale * 100)}_center", VariantFamily.CROP, region)
+
+
+def _hashed_size(plan: VariantPlan) -> tuple[int, int]:
+    region = plan.region
+    return (
+        region.height + plan.extend_top + plan.extend_bottom,
+        region.width + plan.extend_left + plan.extend_right,
+    )
+
+
+# ----- content box -----
+
+
+def content_box(image: np.ndarray) -> Region | None:
+    """The picture inside flat borders, or None when there is nothing worth trimming.
+
+    A run of flat lines of one colour is trimmed from each side; rows and columns are trimmed in turn until
+    nothing changes (at most CONTENT_BOX_ROUNDS), because a screenshot's margins beside the picture are flat
+    only over the picture's rows, and its dark title bar above a white page is two runs of two colours. After
+    the first round a run is trimmed only in a colour already trimmed somewhere (the page's white, seen
+    beside the picture): a picture's own flat sky below a black bar is kept."""
+    height, width = image.shape[:2]
+    top, bottom, left, right = 0, height, 0, width
+    colours: list[float] | None = None  # None: the first round, any colour
+    for _ in range(CONTENT_BOX_ROUNDS):
+        before = (top, bottom, left, right)
+        trimmed: list[float] = []
+        rows = _line_luma(image[top:bottom, left:right], axis=0)
+        from_top, from_bottom = _flat_run(rows, colours, trimmed), _flat_run(rows[::-1], colours, trimmed)
+        top, bottom = top + from_top, top + len(rows) - from_bottom
+        if bottom - top < MIN_BOX_SHARE * height:
+            return None
+        cols = _line_luma(image[top:bottom, left:right], axis=1)
+        from_left, from_right = _flat_run(cols, colours, trimmed), _flat_run(cols[::-1], colours, trimmed)
+        left, right = left + from_left, left + len(cols) - from_right
+        if right - left < MIN_BOX_SHARE * width:
+            return None
+        if (top, bottom, left, right) == before:
+            break
+        colours = (colours or []) + trimmed
+    trims = (top / height, (height - bottom) / height, left / width, (width - right) / width)
+    if max(trims) < MIN_TRIM_SHARE:
+        return None
+    return Region(left, top, right - left, bottom - top)
+
+
+def _line_luma(pixels: np.ndarray, axis: int) -> np.ndarray:
+    """Luma samples of each line along `axis` (0: rows, 1: columns), at most about LINE_SAMPLES per line."""
+    lines = pixels if axis == 0 else np.swapaxes(pixels, 0, 1)
+    step = max(1, lines.shape[1] // LINE_SAMPLES)
+    sampled = lines[:, ::step].astype(np.float32)
+    if sampled.ndim == 3:
+        sampled = sampled @ LUMA_COEFFS.astype(np.float32)
+    return sampled
+
+
+def _flat_run(lines: np.ndarray, colours: list[float] | None, trimmed: list[float]) -> int:
+    """How many lines from the start are flat and of the first line's colour, which must be one of `colours`
+    unless that is None; the colour of a run found is added to `trimmed`."""
+    if not len(lines):
+        return 0
+    median = np.median(lines, axis=1, keepdims=True)
+    colour = float(median[0, 0])
+    if colours is not None and not any(abs(colour - c) <= FLAT_TOLERANCE for c in colours):
+        return 0
+    flat = np.mean(np.abs(lines - median) <= FLAT_TOLERANCE, axis=1) >= FLAT_SHARE
+    same = np.abs(median[:, 0] - colour) <= FLAT_TOLERANCE
+    stops = np.flatnonzero(~(flat & same))
+    run = int(stops[0]) if len(stops) else len(lines)
+    if run:
+        trimmed.append(colour)
+    return run
+
+
+# ----- operators (the fast path) -----
+
+
+@lru_cache(maxsize=1024)
+def region_operator(length: int, start: int, size: int, before: int = 0, after: int = 0) -> BandedOperator:
+    """The downsampling operator of samples [start, start + size) of an axis of `length`, extended by
+    `before` and `after` repeated edge samples, as an operator on the whole axis: extended samples fold onto
+    the edge sample they repeat, so a row's band stays contiguous."""
+    if not (start >= 0 and size >= 1 and start + size <= length and before >= 0 and after >= 0):
+        raise ValueError(f"region [{start}, {start + size}) extended by {before}/{after} on an axis of {length}")
+    inner = axis_operator(size + before + after)
+    rows: list[tuple[int, np.ndarray]] = []
+    for band_start, weights in zip(inner.starts.tolist(), inner.weights, strict=True):
+        positions = start + np.clip(np.arange(band_start, band_start + inner.band) - before, 0, size - 1)
+        first = int(positions[0])
+        folded = np.zeros(int(positions[-1]) - first + 1)
+        np.add.at(folded, positions - first, weights)
+        rows.append((first, folded))
+    band = max(len(w) for _, w in rows)
+    starts = np.empty(len(rows), dtype=np.int64)
+    folded_weights = np.zeros((len(rows), band), dtype=np.float64)
+    for i, (first, row) in enumerate(rows):
+        shifted = min(first, length - band)  # keep the band inside the axis; the leading weights stay zero
+        starts[i] = shifted
+        folded_weights[i, first - shifted : first - shifted + len(row)] = row
+    starts.setflags(write=False)
+    folded_weights.setflags(write=False)
+    return BandedOperator(length=length, starts=starts, weights=folded_weights)
+
+
+def plan_operators(plan: VariantPlan, height: int, width: int) -> tuple[BandedOperator, BandedOperator]:
+    region = plan.region
+    rows = region_operator(height, region.y, region.height, plan.extend_top, plan.extend_bottom)
+    cols = region_operator(width, region.x, region.width, plan.extend_left, plan.extend_right)
+    return rows, cols
+
+
+# ----- the reference -----
+
+
+def reference_pixels(image: np.ndarray, plan: VariantPlan) -> np.ndarray:
+    """The variant's pixels the plain way, a copy: the region sliced out, its edges repeated outwards."""
+    region = plan.region
+    part = image[region.y : region.y + region.height, region.x : region.x + region.width]
+    widths: list[tuple[int, int]] = [(plan.extend_top, plan.extend_bottom), (plan.extend_left, plan.extend_right)]
+    if part.ndim == 3:
+        widths.append((0, 0))
+    return np.ascontiguousarray(np.pad(part, widths, mode="edge"))
+
+
+def variants_of(plans: Sequence[VariantPlan], hashes: Sequence[PdqHash]) -> tuple[QueryVariant, ...]:
+    return tuple(
+        QueryVariant(plan.name, plan.family, value, plan.region) for plan, value in zip(plans, hashes, strict=True)
+    )
+
+
+def families_off(no_content_box: bool = False, no_crops: bool = False) -> frozenset[VariantFamily]:
+    """Every family but those switched off (the CLI's and the service's --no-content-box, --no-crops)."""
+    off = {VariantFamily.CONTENT_BOX} if no_content_box else set()
+    return ALL_FAMILIES - off - ({VariantFamily.CROP} if no_crops else set())
+
+
+def families_from(names: Sequence[str] | None) -> frozenset[VariantFamily]:
+    """Families from their names (ValueError for an unknown one); None: all of them."""
+    if names is None:
+        return ALL_FAMILIES
+    try:
+        return frozenset(VariantFamily(name) for name in names)
+    except ValueError as exc:
+        known = ", ".join(f.value for f in VariantFamily)
+        raise ValueError(f"unknown variant family ({exc}); known: {known}") from None
+
+
+def region_of(value: Any) -> Region | None:
+    """A Region from its dict form (as verdicts and scan records carry it), None from None."""
+    if value is None:
+        return None
+    return Region(int(value["x"]), int(value["y"]), int(value["width"]), int(value["height"]))
