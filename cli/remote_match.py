@@ -23,6 +23,7 @@ from cli.common import EXIT_FAILED, EXIT_OK, error_line
 from cli.hash_command import iter_files
 from cli.match_io import format_verdict, hash_text_inputs
 from cli.remote import connected
+from cli.variant_options import dihedral_mode, variant_families
 from engine.matcher import QueryHashes, Verdict
 from engine.signal_types.vpdq import DEFAULT_OPTIONS
 from grpc_api.client import DEFAULT_MESSAGE_BYTES, HashmatchClient
@@ -79,7 +80,12 @@ class OrderedPrinter:
 def options_of(args: argparse.Namespace) -> pb.MatchOptions:
     """The video rule and percentages go only where given: otherwise the server's own apply."""
     options = pb.MatchOptions(
-        lists=args.lists, no_dihedral=args.no_dihedral, quality_gate=args.quality_gate, nearest=args.nearest or 0
+        lists=args.lists,
+        no_dihedral=args.no_dihedral,
+        quality_gate=args.quality_gate,
+        nearest=args.nearest or 0,
+        no_content_box=args.no_content_box,
+        no_crops=args.no_crops,
     )
     if args.video_rule is not None:
         options.video_rule = args.video_rule
@@ -99,6 +105,7 @@ def local_only_options(args: argparse.Namespace) -> list[str]:
         ("--device", args.device is not None),
         ("--video-quality", args.video_quality != DEFAULT_OPTIONS.quality),
         ("--seconds-per-hash", args.seconds_per_hash != DEFAULT_SECONDS_PER_HASH),
+        ("--dihedral-mode", args.dihedral_mode != DihedralMode.PIXELS.value),  # the server hashes with its own
     ]
     return [name for name, present in given if present]
 
@@ -120,7 +127,9 @@ def run_remote(args: argparse.Namespace, texts: Iterator[str], out: TextIO, err:
             sequence += 1
         _match_hashes(client, batch, options, printer)
         walk_errors: list[OSError] = []
-        _match_files(client, iter_files(args.paths, walk_errors), sequence, options, printer, args.no_dihedral)
+        # Files over the server's message size are hashed here, with the variants asked for, and sent as hashes.
+        local = HashOptions(dihedral=dihedral_mode(args), variants=variant_families(args))
+        _match_files(client, iter_files(args.paths, walk_errors), sequence, options, printer, local)
     for walk_error in walk_errors:
         printer.failed += 1
         err.write(error_line(ReasonCode.UNREADABLE, walk_error.filename, walk_error.strerror or "") + "\n")
@@ -153,7 +162,7 @@ def _match_files(
     first: int,
     options: pb.MatchOptions,
     printer: OrderedPrinter,
-    no_dihedral: bool,
+    local: HashOptions,
 ) -> None:
     """Media over one stream, read lazily as gRPC asks for it; other outcomes are printed in their place."""
     limits = DecodeLimits()
@@ -184,7 +193,7 @@ def _match_files(
             verdict = response.verdict
             error = _error(verdict.media_error) if verdict.HasField("media_error") else None
             printer.put(sequence, Answer(label, verdict_from_proto(verdict, options.nearest > 0), error))
-    _match_oversized(client, oversized, options, printer, no_dihedral)
+    _match_oversized(client, oversized, options, printer, local)
 
 
 def _match_oversized(
@@ -192,10 +201,9 @@ def _match_oversized(
     files: list[tuple[int, Path]],
     options: pb.MatchOptions,
     printer: OrderedPrinter,
-    no_dihedral: bool,
+    local: HashOptions,
 ) -> None:
-    dihedral = DihedralMode.NONE if no_dihedral else DihedralMode.DCT
-    hasher = MediaHasher(HashOptions(dihedral=dihedral))
+    hasher = MediaHasher(local)
     for sequence, path in files:
         if _is_video_file(path):  # uploaded in chunks (MatchVideo): the server hashes it as a video
             _match_video_upload(client, sequence, path, options, printer)

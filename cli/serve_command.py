@@ -28,6 +28,8 @@ from grpc_api.server import ConnectionLimits, RunningServer, ServerConfig, serve
 from hashing.decode import DecodeLimits
 from hashing.device import Device
 from hashing.errors import HashmatchError, ReasonCode
+from hashing.pdq_hasher import DihedralMode
+from hashing.query_variants import VariantFamily, families_from
 from hashing.video import VideoLimits, VideoOptions
 
 MIB = 1 << 20
@@ -91,6 +93,10 @@ SETTINGS: dict[str, Setting] = {
     "flood_floor_per_hour": Setting(float, 1.0, "the least baseline an entry is held to (matches an hour)"),
     "stats_min_cell": Setting(int, 10, "smallest prevalence cell the Audit service shows (callers may only raise it)"),
     "max_audit_calls": Setting(int, 2, "Audit reads at once (exports hold a thread while they stream)"),
+    "dihedral": Setting(str, "pixels", "rotations and flips hashed for every image: pixels (exact), dct or none"),
+    "query_variants": Setting(
+        str, "content_box,crop", "query variant families hashed for every image, comma-separated; none: off"
+    ),
 }
 
 
@@ -295,7 +301,24 @@ def build_config(args: argparse.Namespace, environ: dict[str, str]) -> ServerCon
         ),
         stats_min_cell=settings["stats_min_cell"],
         max_audit_calls=settings["max_audit_calls"],
+        dihedral=_dihedral(settings["dihedral"]),
+        query_variants=_query_variants(settings["query_variants"]),
     )
+
+
+def _dihedral(text: str) -> DihedralMode:
+    try:
+        return DihedralMode(text)
+    except ValueError:
+        raise _setting_error(f"dihedral is one of {', '.join(m.value for m in DihedralMode)}, not {text!r}") from None
+
+
+def _query_variants(text: str) -> frozenset[VariantFamily]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    try:
+        return frozenset() if names == ["none"] else families_from(names)
+    except ValueError as exc:
+        raise _setting_error(f"query_variants: {exc}") from None
 
 
 def _video_rule(text: str) -> FrameRule:

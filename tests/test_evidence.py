@@ -246,7 +246,8 @@ def test_a_referral_carries_every_field_and_validates(store: Store) -> None:
         "industry_classification": "A1",
         "signal_type": "pdq",
         "distance": 0,
-        "dihedral_variant": None,
+        "variant": None,
+        "region": None,
     }
     assert by_type["md5"]["external_id"] == "M1" and by_type["md5"]["industry_classification"] == "B1"
 
@@ -376,7 +377,7 @@ def test_the_compiled_schema_check_agrees_with_the_reference(store: Store) -> No
     variants: list[dict[str, object]] = [
         record,
         {k: v for k, v in record.items() if k != "absent"},
-        record | {"schema": "hashmatch.referral/2"},
+        record | {"schema": "hashmatch.referral/1"},
         record | {"referral_id": "not hex"},
         record | {"incident_time": "yesterday"},
         record | {"file": record["file"] | {"pdq": "ab"}},
@@ -384,6 +385,7 @@ def test_the_compiled_schema_check_agrees_with_the_reference(store: Store) -> No
         record | {"matches": []},
         record | {"matches": [match | {"signal_type": "tmk"}]},
         record | {"matches": [match | {"entry_id": 0}]},
+        record | {"matches": [match | {"region": {"x": 0, "y": 0, "width": 0, "height": 5}}]},
         record | {"client": {"upload_id": "u" * 5000, "user_id": None}},
         record | {"client": record["client"] | {"ip": "10.0.0.1"}},
         record | {"absent": ["upload_id", "upload_id"]},

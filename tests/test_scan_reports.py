@@ -45,7 +45,8 @@ def entry(list_name: str = "known", entry_id: int = 7, **changes: Any) -> dict[s
         "external_id": "EXT-1",
         "classification": "A1",
         "distance": 12,
-        "dihedral_variant": "rotate90",
+        "variant": "content_box",
+        "region": {"x": 10, "y": 20, "width": 400, "height": 300},
         "action": "block",
     } | changes
 
@@ -62,7 +63,7 @@ def records() -> list[ScanRecord]:
         quality=90,
         matches=(
             entry(),
-            entry("other", 9, signal_type="sha256", distance=0, dihedral_variant=None, external_id=None),
+            entry("other", 9, signal_type="sha256", distance=0, variant=None, region=None, external_id=None),
         ),
     )
     return [
@@ -151,11 +152,11 @@ def test_csv_rows_exact_with_formulas_defused(written: Path) -> None:
     rows = read_csv(written)
     assert rows[0] == list(CSV_COLUMNS)
     head_a = ["photos/a.jpg", "match", SHA_A, MD5_A, PDQ_A, "90"]
-    known = ["known", "3", "7", "EXT-1", "A1", "pdq", "12", "rotate90", "block"]
-    review = ["pdq", "12", "rotate90", "review", ""]  # formula-like external id and classification defused too
+    known = ["known", "3", "7", "EXT-1", "A1", "pdq", "12", "content_box", "400x300+10+20", "block"]
+    review = ["pdq", "12", "content_box", "400x300+10+20", "review", ""]  # formula-like external id and classification defused too
     assert rows[1:] == [
         [*head_a, *known, ""],
-        [*head_a, "other", "3", "9", "", "A1", "sha256", "0", "", "block", ""],
+        [*head_a, "other", "3", "9", "", "A1", "sha256", "0", "", "", "block", ""],
         ["copy/a.jpg", *head_a[1:], *known, "photos/a.jpg"],
         [f"'{FORMULA_PATH}", "needs_review", "e" * 64, "", "", "", "review", "3", "11", "'@x", "'-bad", *review],
         [SCRIPT_PATH, "match", "f" * 64, "", "", "", "known", "3", "8", *known[3:], ""],
@@ -284,7 +285,7 @@ def test_html_sections(written: Path) -> None:
         assert value in page
     assert "permission denied" in page
     assert "UNREADABLE" in page
-    assert "EXT-1" in page and "rotate90" in page
+    assert "EXT-1" in page and "content_box" in page and "400x300+10+20" in page
 
 
 def test_html_control_and_bidi_characters_made_visible(tmp_path: Path) -> None:

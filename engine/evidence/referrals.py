@@ -31,7 +31,7 @@ from hashing.errors import HashmatchError, ReasonCode
 
 REFERRAL_KIND = "referral"
 INVALID_REFERRAL_KIND = "referral_invalid"  # a record the schema refused when written: kept, not exported
-SCHEMA_ID = "hashmatch.referral/1"
+SCHEMA_ID = "hashmatch.referral/2"  # 2: a match names its query variant and region (was dihedral_variant)
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,8 @@ def referral_of(
                 "industry_classification": m.classification,
                 "signal_type": m.signal_type.value,
                 "distance": m.distance,
-                "dihedral_variant": m.dihedral_variant,
+                "variant": m.variant,
+                "region": None if m.region is None else m.region.to_dict(),
             }
             | ({} if m.evidence is None else {"video": dict(m.evidence)})
             for m in referred

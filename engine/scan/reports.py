@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.scan.records import ContentType, Decision, ScanRecord
+from hashing.query_variants import region_of
 
 MATCHES_CSV = "matches.csv"
 SUMMARY_JSON = "summary.json"
@@ -42,11 +43,12 @@ CSV_COLUMNS = (
     "classification",
     "signal_type",
     "distance",
-    "dihedral_variant",
+    "variant",
+    "region",
     "action",
     "duplicate_of",
 )
-_MATCH_KEYS = CSV_COLUMNS[6:15]  # the MatchedEntry.to_dict() keys, in column order
+_MATCH_KEYS = CSV_COLUMNS[6:16]  # the MatchedEntry.to_dict() keys, in column order
 
 # A spreadsheet runs a cell starting with one of these as a formula (`=cmd|' /C calc'!A0`).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -160,9 +162,18 @@ def csv_rows(record: ScanRecord) -> list[list[str | int | float]]:
     """One row per match of the record (a record without matches has none)."""
     head = [record.path, str(record.decision), record.sha256, record.md5, record.pdq, record.quality]
     return [
-        [csv_cell(v) for v in (*head, *(match.get(key) for key in _MATCH_KEYS), record.duplicate_of)]
+        [csv_cell(v) for v in (*head, *(_match_cell(match, key) for key in _MATCH_KEYS), record.duplicate_of)]
         for match in record.matches
     ]
+
+
+def _match_cell(match: dict[str, Any], key: str) -> object:
+    """A match's value for its column; the region as WIDTHxHEIGHT+X+Y (the query's pixels)."""
+    value = match.get(key)
+    if key == "region" and isinstance(value, dict):
+        region = region_of(value)
+        return None if region is None else str(region)
+    return value
 
 
 def shown(value: object) -> str:
@@ -335,9 +346,9 @@ def _matches(tally: _Tally) -> str:
     heading = f"<h2>Matches ({len(tally.matches)})</h2>"
     if not tally.matches:
         return f'{heading}\n<p class="note">No matches.</p>'
-    keys = ("list", "external_id", "classification", "distance", "dihedral_variant", "action")
-    rows = [[shown(path), *(shown(match.get(key)) for key in keys)] for path, match in tally.matches]
-    headers = ("Path", "List", "External id", "Classification", "Distance", "Variant", "Action")
+    keys = ("list", "external_id", "classification", "distance", "variant", "region", "action")
+    rows = [[shown(path), *(shown(_match_cell(match, key)) for key in keys)] for path, match in tally.matches]
+    headers = ("Path", "List", "External id", "Classification", "Distance", "Variant", "Region", "Action")
     return f"{heading}\n{_table(headers, rows, numeric=(4,), path=0)}"
 
 
