@@ -27,6 +27,8 @@ from hashing.device import Device, DeviceChoice, GpuUnavailableError, select_dev
 from hashing.errors import ReasonCode
 
 ROOT = Path(__file__).resolve().parents[1]
+RANDOM_LIST = 1_000_000  # random PDQ hashes the robustness study's queries are also searched against
+QUICK_RANDOM_LIST = 20_000
 SUITES = ("hashing", "index", "import", "grpc", "audit", "verdicts", "scan", "video", "gpu", "robustness")
 QUICK_ENV = {
     "HASHMATCH_BENCH_SIZES": "1e5",
@@ -233,10 +235,13 @@ def _suite_plots(suite: str, raw: Path, out: Path, stamp: str) -> list[str]:
 
 def _robustness(args: argparse.Namespace, out: Path, stamp: str, report: dict[str, Any]) -> str:
     from benchmarks import plots
-    from benchmarks.robustness import TRANSFORMS, evaluate, generated_fields, markdown, sample_photos
+    from benchmarks.distractors import distractors
+    from benchmarks.robustness import LISTED_EDITS, TRANSFORMS, evaluate, markdown, random_list_matches, sample_photos
 
     limit = args.robustness_photos or (10 if args.quick else None)
-    result = evaluate(sample_photos(limit), TRANSFORMS, generated_fields(12 if args.quick else 40))
+    photos = sample_photos(limit)
+    result = evaluate(photos, TRANSFORMS, distractors(photos, quick=args.quick), LISTED_EDITS)
+    random_list_matches(result, QUICK_RANDOM_LIST if args.quick else RANDOM_LIST)
     data = result.to_json()
     (out / "robustness.json").write_text(json.dumps(data))
     figures = [
@@ -248,5 +253,7 @@ def _robustness(args: argparse.Namespace, out: Path, stamp: str, report: dict[st
         "plots": figures,
         "images": len(result.images),
         "distinct_pairs": data["distinct_pairs"],
+        "false_matches": data["false_matches"],
+        "random_list": data["random_list"],
     }
     return "## robustness\n\n" + markdown(result) + "".join(f"\n![{f}]({f})\n" for f in figures)

@@ -87,6 +87,8 @@ def options_of(args: argparse.Namespace) -> pb.MatchOptions:
         no_content_box=args.no_content_box,
         no_crops=args.no_crops,
     )
+    if args.dihedral_threshold is not None:
+        options.dihedral_threshold = args.dihedral_threshold
     if args.video_rule is not None:
         options.video_rule = args.video_rule
     if args.video_query_percent is not None:

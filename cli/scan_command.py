@@ -191,6 +191,7 @@ def _identity(args: argparse.Namespace, matcher: Matcher) -> dict[str, Any]:
         "lists": matcher.list_versions,
         "dihedral": not args.no_dihedral,
         "dihedral_mode": args.dihedral_mode,
+        "dihedral_threshold": args.dihedral_threshold,
         "query_variants": sorted(f.value for f in variant_families(args)),
         "quality_gate": args.quality_gate,
         "max_archive_depth": args.max_archive_depth,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from engine.matcher import MatchScope
+from engine.signal_types.pdq import DIHEDRAL_THRESHOLD
 from hashing.pdq_hasher import DihedralMode
 from hashing.query_variants import VariantFamily, families_off
 
@@ -20,6 +21,14 @@ def add_variant_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGr
         "original's DCT (cheaper, and further from the exact hashes)",
     )
     parser.add_argument(
+        "--dihedral-threshold",
+        type=_bits,
+        default=None,
+        metavar="BITS",
+        help=f"how close a rotated or flipped variant must come to match (default {DIHEDRAL_THRESHOLD}: stricter "
+        "than a list's threshold, because each variant searched is one more chance for a chance match)",
+    )
+    parser.add_argument(
         "--no-content-box",
         action="store_true",
         help="do not match the picture inside borders, letterbox bars and screenshot padding",
@@ -27,6 +36,16 @@ def add_variant_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGr
     parser.add_argument(
         "--no-crops", action="store_true", help="do not match the query as a centred crop of a listed picture"
     )
+
+
+def _bits(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"a number of bits within 0..256, not {text!r}")
+    return value
 
 
 def dihedral_mode(args: argparse.Namespace) -> DihedralMode:
@@ -42,5 +61,6 @@ def variant_scope(args: argparse.Namespace, nearest: int = 0) -> MatchScope:
     return MatchScope(
         dihedral=not args.no_dihedral,
         variants=variant_families(args),
+        dihedral_threshold=args.dihedral_threshold,
         nearest=nearest,
     )

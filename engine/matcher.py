@@ -15,7 +15,7 @@ from engine.evidence.flood import FloodGuard, Hold
 from engine.index.factory import IndexBackend
 from engine.lists import HashList, ListAction
 from engine.query import QueryHashes
-from engine.signal_types.pdq import PdqIndex
+from engine.signal_types.pdq import DIHEDRAL_THRESHOLD, PdqIndex
 from engine.signal_types.spec import SearchRequest, SignalHit, SignalIndex
 from engine.signals import SignalType, spec_of
 from engine.store import ListNotFoundError, Store
@@ -120,6 +120,7 @@ class MatchScope:
     lists: frozenset[str] | None = None  # these loaded lists only; None: all of them
     dihedral: bool = True  # match a query's 8 rotations and flips where it carries them
     variants: frozenset[VariantFamily] = ALL_FAMILIES  # the query variants (content box, crops) matched
+    dihedral_threshold: int | None = None  # how close a rotation or flip must come; None: DIHEDRAL_THRESHOLD
     quality_gate: int | None = None  # None: the matcher's
     nearest: int = 0  # K > 0: also each list's K closest PDQ entries, whatever the threshold (MAX_NEAREST at most)
     # Per-type match options (vPDQ's rule, say); None: the matcher's. Left out of the hash (a dict has none) but
@@ -129,6 +130,8 @@ class MatchScope:
     def __post_init__(self) -> None:
         if not 0 <= self.nearest <= MAX_NEAREST:
             raise ValueError(f"nearest must be within 0..{MAX_NEAREST}, got {self.nearest}")
+        if self.dihedral_threshold is not None and not 0 <= self.dihedral_threshold <= 256:
+            raise ValueError(f"the dihedral threshold is within 0..256 bits, got {self.dihedral_threshold}")
 
 
 EVERYTHING = MatchScope()
@@ -255,6 +258,7 @@ class Matcher:
                 options,
                 scope.variants if with_variants else frozenset(),
                 gate,
+                DIHEDRAL_THRESHOLD if scope.dihedral_threshold is None else scope.dihedral_threshold,
             )
             for signal, index in loaded.indexes.items():
                 if not len(index):

@@ -66,10 +66,19 @@ def scope_of(options: pb.MatchOptions, defaults: VpdqMatchOptions = DEFAULT_VIDE
         lists=frozenset(options.lists) or None,
         dihedral=not options.no_dihedral,
         variants=families_off(no_content_box=options.no_content_box, no_crops=options.no_crops),
+        dihedral_threshold=_dihedral_threshold(options),
         quality_gate=options.quality_gate if options.HasField("quality_gate") else None,
         nearest=options.nearest,
         signal_options=_video_options(options, defaults),
     )
+
+
+def _dihedral_threshold(options: pb.MatchOptions) -> int | None:
+    if not options.HasField("dihedral_threshold"):
+        return None
+    if not 0 <= options.dihedral_threshold <= 256:
+        raise HashmatchError(ReasonCode.USAGE, f"dihedral_threshold is {options.dihedral_threshold}; 0..256 bits")
+    return options.dihedral_threshold
 
 
 def _video_options(options: pb.MatchOptions, defaults: VpdqMatchOptions) -> dict[SignalType, object] | None:

@@ -59,6 +59,7 @@ LINE_SAMPLES = 512  # samples read along a line: flatness needs no more, and lar
 MIN_TRIM_SHARE = 0.02  # a box that trims less than this of a side on every side is the image itself
 MIN_BOX_SHARE = 0.2  # a box narrower or lower than this share of the image is a stripe, not a picture
 CONTENT_BOX_ROUNDS = 4
+TRANSITION_LINES = 3  # a blend this short between two flat runs does not stop the trim
 MAX_VARIANTS = 16  # query variants one query may carry (a client sending hashes is held to it)
 
 
@@ -193,21 +194,32 @@ def _line_luma(pixels: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _flat_run(lines: np.ndarray, colours: list[float] | None, trimmed: list[float]) -> int:
-    """How many lines from the start are flat and of the first line's colour, which must be one of `colours`
-    unless that is None; the colour of a run found is added to `trimmed`."""
+    """How many lines from the start to trim: the flat lines, in runs of one colour each. The outermost run
+    is trimmed whatever its colour when `colours` is None (the first round); any other run only in one of
+    `colours` or of those trimmed before it on this side, except a short run between two trimmed ones (the
+    blend a resize leaves where a dark bar meets a white page). The colours of the runs trimmed are added to
+    `trimmed`."""
     if not len(lines):
         return 0
-    median = np.median(lines, axis=1, keepdims=True)
-    colour = float(median[0, 0])
-    if colours is not None and not any(abs(colour - c) <= FLAT_TOLERANCE for c in colours):
-        return 0
-    flat = np.mean(np.abs(lines - median) <= FLAT_TOLERANCE, axis=1) >= FLAT_SHARE
-    same = np.abs(median[:, 0] - colour) <= FLAT_TOLERANCE
-    stops = np.flatnonzero(~(flat & same))
-    run = int(stops[0]) if len(stops) else len(lines)
-    if run:
-        trimmed.append(colour)
-    return run
+    median = np.median(lines, axis=1)
+    flat = np.mean(np.abs(lines - median[:, None]) <= FLAT_TOLERANCE, axis=1) >= FLAT_SHARE
+    known = list(colours or [])
+    taken, blend, start = 0, 0, 0
+    while start < len(lines) and flat[start]:
+        colour = float(median[start])
+        end = start + 1
+        while end < len(lines) and flat[end] and abs(float(median[end]) - colour) <= FLAT_TOLERANCE:
+            end += 1
+        if (start == 0 and colours is None) or any(abs(colour - c) <= FLAT_TOLERANCE for c in known):
+            taken, blend = end, 0
+            known.append(colour)
+            trimmed.append(colour)
+        elif blend + end - start <= TRANSITION_LINES:
+            blend += end - start  # kept only if a run after it is trimmed
+        else:
+            break
+        start = end
+    return taken
 
 
 # ----- operators (the fast path) -----

@@ -153,7 +153,14 @@ def test_csv_rows_exact_with_formulas_defused(written: Path) -> None:
     assert rows[0] == list(CSV_COLUMNS)
     head_a = ["photos/a.jpg", "match", SHA_A, MD5_A, PDQ_A, "90"]
     known = ["known", "3", "7", "EXT-1", "A1", "pdq", "12", "content_box", "400x300+10+20", "block"]
-    review = ["pdq", "12", "content_box", "400x300+10+20", "review", ""]  # formula-like external id and classification defused too
+    review = [
+        "pdq",
+        "12",
+        "content_box",
+        "400x300+10+20",
+        "review",
+        "",
+    ]  # formula-like external id and classification defused too
     assert rows[1:] == [
         [*head_a, *known, ""],
         [*head_a, "other", "3", "9", "", "A1", "sha256", "0", "", "", "block", ""],

@@ -22,6 +22,16 @@ from kernels.runtime import KernelRuntime
 
 PDQ_BYTES = 32
 _ZERO = bytes(PDQ_BYTES)
+# Every variant searched is one more chance for a chance match, so variants are held to more than the query's
+# own hash. Rotations and flips hashed from the pixels are exact: a rotated or mirrored copy meets its listed
+# hash at the distance its re-encoding alone gives. In the robustness study (README) the rotations and flips
+# of distinct images with rotational symmetry (tiles of a fundus photo) came within 12-30 bits of one another,
+# and nothing else did: the default keeps them 10 bits or closer. The content box and the crops added no false
+# match at the list's own threshold and keep it.
+DIHEDRAL_THRESHOLD = 10
+# A query whose own PDQ is under this quality (a flat or nearly flat image: its hash is close to noise) is
+# matched on that hash alone, whatever the quality gate: its variants would be noise multiplied.
+VARIANT_MIN_QUALITY = 50
 
 
 class PdqIndex(SignalIndex):
@@ -43,9 +53,11 @@ class PdqIndex(SignalIndex):
         for row in range(found.n_queries):
             rows, distances = found.for_query(row)
             name, region = variants[row]
+            limit = request.dihedral_threshold if name in _ROTATED else request.threshold
             for hit_row, distance in zip(rows.tolist(), distances.tolist(), strict=True):
-                entry_id = int(self.entry_ids[hit_row])
-                hits.append(SignalHit(owners[row], entry_id, int(distance), name, region=region))
+                if distance <= limit:
+                    entry_id = int(self.entry_ids[hit_row])
+                    hits.append(SignalHit(owners[row], entry_id, int(distance), name, region=region))
         return hits
 
     def nearest(self, request: SearchRequest, k: int) -> list[SignalHit]:
@@ -69,19 +81,22 @@ class PdqIndex(SignalIndex):
 
 
 VariantTag = tuple[str | None, Region | None]  # a searched code's variant name and the query region it came from
+_ROTATED = frozenset(DIHEDRAL_NAMES[1:])
 
 
 def query_codes(request: SearchRequest) -> tuple[np.ndarray, list[int], list[VariantTag]]:
     """Stack every query's PDQ code (or its 8 dihedral variants) and its query variants for one search;
-    remember owner and variant. A query variant under the quality gate is left out: a flat region's hash is
-    noise, and noise is what false matches are made of."""
+    remember owner and variant. A query variant under the quality gate (or under VARIANT_MIN_QUALITY) is left
+    out: a flat region's hash is noise, and noise is what false matches are made of."""
     rows: list[bytes] = []
     owners: list[int] = []
     variants: list[VariantTag] = []
+    variant_gate = max(request.quality_gate, VARIANT_MIN_QUALITY)
     for q, query in enumerate(request.queries):
         if query.pdq is None or request.below_quality_gate[q]:
             continue
-        if query.dihedral and request.dihedral:
+        with_variants = query.pdq.quality is None or query.pdq.quality >= VARIANT_MIN_QUALITY
+        if query.dihedral and request.dihedral and with_variants:
             for name, variant in zip(DIHEDRAL_NAMES, query.dihedral, strict=True):
                 rows.append(variant.digest)
                 owners.append(q)
@@ -90,8 +105,8 @@ def query_codes(request: SearchRequest) -> tuple[np.ndarray, list[int], list[Var
             rows.append(query.pdq.digest)
             owners.append(q)
             variants.append((None, None))
-        for extra in query.variants:
-            if extra.family in request.variants and (extra.hash.quality or 0) >= request.quality_gate:
+        for extra in query.variants if with_variants else ():
+            if extra.family in request.variants and (extra.hash.quality or 0) >= variant_gate:
                 rows.append(extra.hash.digest)
                 owners.append(q)
                 variants.append((extra.name, extra.region))

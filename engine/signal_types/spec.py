@@ -60,6 +60,8 @@ class SearchRequest:
     options: Mapping[SignalType, object] = field(default_factory=dict)  # per-type match options
     variants: frozenset[VariantFamily] = ALL_FAMILIES  # the query variants' families searched
     quality_gate: int = 0  # a query variant below this quality is not searched (its own quality, not the PDQ's)
+    # A rotation or flip of the query matches only this close (and within `threshold`): see DIHEDRAL_THRESHOLD.
+    dihedral_threshold: int = 256
 
 
 class SignalIndex(ABC):

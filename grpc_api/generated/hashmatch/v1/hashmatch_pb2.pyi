@@ -36,7 +36,7 @@ class ClientMetadata(_message.Message):
     def __init__(self, upload_id: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ..., user_id: _Optional[str] = ...) -> None: ...
 
 class MatchOptions(_message.Message):
-    __slots__ = ("lists", "no_dihedral", "quality_gate", "nearest", "video_rule", "video_query_percent", "video_compared_percent", "no_content_box", "no_crops")
+    __slots__ = ("lists", "no_dihedral", "quality_gate", "nearest", "video_rule", "video_query_percent", "video_compared_percent", "no_content_box", "no_crops", "dihedral_threshold")
     LISTS_FIELD_NUMBER: _ClassVar[int]
     NO_DIHEDRAL_FIELD_NUMBER: _ClassVar[int]
     QUALITY_GATE_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class MatchOptions(_message.Message):
     VIDEO_COMPARED_PERCENT_FIELD_NUMBER: _ClassVar[int]
     NO_CONTENT_BOX_FIELD_NUMBER: _ClassVar[int]
     NO_CROPS_FIELD_NUMBER: _ClassVar[int]
+    DIHEDRAL_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     lists: _containers.RepeatedScalarFieldContainer[str]
     no_dihedral: bool
     quality_gate: int
@@ -55,7 +56,8 @@ class MatchOptions(_message.Message):
     video_compared_percent: float
     no_content_box: bool
     no_crops: bool
-    def __init__(self, lists: _Optional[_Iterable[str]] = ..., no_dihedral: _Optional[bool] = ..., quality_gate: _Optional[int] = ..., nearest: _Optional[int] = ..., video_rule: _Optional[str] = ..., video_query_percent: _Optional[float] = ..., video_compared_percent: _Optional[float] = ..., no_content_box: _Optional[bool] = ..., no_crops: _Optional[bool] = ...) -> None: ...
+    dihedral_threshold: int
+    def __init__(self, lists: _Optional[_Iterable[str]] = ..., no_dihedral: _Optional[bool] = ..., quality_gate: _Optional[int] = ..., nearest: _Optional[int] = ..., video_rule: _Optional[str] = ..., video_query_percent: _Optional[float] = ..., video_compared_percent: _Optional[float] = ..., no_content_box: _Optional[bool] = ..., no_crops: _Optional[bool] = ..., dihedral_threshold: _Optional[int] = ...) -> None: ...
 
 class VideoChunk(_message.Message):
     __slots__ = ("client_id", "metadata", "options", "data")
