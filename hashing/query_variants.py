@@ -23,7 +23,7 @@ it was hashed from, in the query's pixel coordinates, so a reviewer can see why 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -48,14 +48,15 @@ ALL_FAMILIES: frozenset[VariantFamily] = frozenset(VariantFamily)
 # The crop variants, chosen by the robustness study (`benchmarks/robustness.py`): each scale is the share of
 # each side of the listed picture the query shows (crop_*) or the share of the query the listed picture
 # fills (wider_*). See the README for the recall and false matches each brought.
-CROP_SCALES: tuple[float, ...] = (0.95, 0.9)
+CROP_SCALES: tuple[float, ...] = (0.98, 0.95, 0.9)
 WIDER_SCALES: tuple[float, ...] = (0.9,)
 
 # Content box: a line (row or column) is flat when nearly all its samples lie within FLAT_TOLERANCE luma
 # levels of its median (JPEG ringing and noise pass; a line through a picture does not).
 FLAT_TOLERANCE = 12.0
 FLAT_SHARE = 0.97
-LINE_SAMPLES = 512  # samples read along a line: flatness needs no more, and large images stay cheap
+LINE_SAMPLES = 256  # samples read along a line: flatness needs no more, and large images stay cheap
+LINE_BLOCK = 16  # lines read at a time from an edge
 MIN_TRIM_SHARE = 0.02  # a box that trims less than this of a side on every side is the image itself
 MIN_BOX_SHARE = 0.2  # a box narrower or lower than this share of the image is a stripe, not a picture
 CONTENT_BOX_ROUNDS = 4
@@ -157,21 +158,24 @@ def content_box(image: np.ndarray) -> Region | None:
     nothing changes (at most CONTENT_BOX_ROUNDS), because a screenshot's margins beside the picture are flat
     only over the picture's rows, and its dark title bar above a white page is two runs of two colours. After
     the first round a run is trimmed only in a colour already trimmed somewhere (the page's white, seen
-    beside the picture): a picture's own flat sky below a black bar is kept."""
+    beside the picture): a picture's own flat sky below a black bar is kept. Lines are read from each edge
+    inwards, a block at a time, only as far as they are flat: most images cost a block per side."""
     height, width = image.shape[:2]
     top, bottom, left, right = 0, height, 0, width
     colours: list[float] | None = None  # None: the first round, any colour
     for _ in range(CONTENT_BOX_ROUNDS):
         before = (top, bottom, left, right)
         trimmed: list[float] = []
-        rows = _line_luma(image[top:bottom, left:right], axis=0)
-        from_top, from_bottom = _flat_run(rows, colours, trimmed), _flat_run(rows[::-1], colours, trimmed)
-        top, bottom = top + from_top, top + len(rows) - from_bottom
+        inside = image[top:bottom, left:right]
+        from_top = _flat_run(_lines(inside, axis=0, reverse=False), colours, trimmed)
+        from_bottom = _flat_run(_lines(inside, axis=0, reverse=True), colours, trimmed)
+        top, bottom = top + from_top, bottom - from_bottom
         if bottom - top < MIN_BOX_SHARE * height:
             return None
-        cols = _line_luma(image[top:bottom, left:right], axis=1)
-        from_left, from_right = _flat_run(cols, colours, trimmed), _flat_run(cols[::-1], colours, trimmed)
-        left, right = left + from_left, left + len(cols) - from_right
+        inside = image[top:bottom, left:right]
+        from_left = _flat_run(_lines(inside, axis=1, reverse=False), colours, trimmed)
+        from_right = _flat_run(_lines(inside, axis=1, reverse=True), colours, trimmed)
+        left, right = left + from_left, right - from_right
         if right - left < MIN_BOX_SHARE * width:
             return None
         if (top, bottom, left, right) == before:
@@ -183,33 +187,49 @@ def content_box(image: np.ndarray) -> Region | None:
     return Region(left, top, right - left, bottom - top)
 
 
-def _line_luma(pixels: np.ndarray, axis: int) -> np.ndarray:
-    """Luma samples of each line along `axis` (0: rows, 1: columns), at most about LINE_SAMPLES per line."""
+def _lines(pixels: np.ndarray, axis: int, reverse: bool) -> Iterator[tuple[bool, float]]:
+    """(flat, median luma) of each line along `axis` (0: rows, 1: columns) from one edge inwards, computed a
+    block of lines at a time from at most about LINE_SAMPLES samples per line."""
     lines = pixels if axis == 0 else np.swapaxes(pixels, 0, 1)
+    count = lines.shape[0]
     step = max(1, lines.shape[1] // LINE_SAMPLES)
-    sampled = lines[:, ::step].astype(np.float32)
-    if sampled.ndim == 3:
-        sampled = sampled @ LUMA_COEFFS.astype(np.float32)
-    return sampled
+    coeffs = LUMA_COEFFS.astype(np.float32)
+    for first in range(0, count, LINE_BLOCK):
+        last = min(count, first + LINE_BLOCK)
+        block = lines[count - last : count - first][::-1] if reverse else lines[first:last]
+        sampled = block[:, ::step].astype(np.float32)
+        luma = sampled @ coeffs if sampled.ndim == 3 else sampled
+        median = np.median(luma, axis=1)
+        flat = np.mean(np.abs(luma - median[:, None]) <= FLAT_TOLERANCE, axis=1) >= FLAT_SHARE
+        yield from zip(flat.tolist(), median.tolist(), strict=True)
 
 
-def _flat_run(lines: np.ndarray, colours: list[float] | None, trimmed: list[float]) -> int:
+def _runs(lines: Iterator[tuple[bool, float]]) -> Iterator[tuple[int, int, float]]:
+    """(start, end, colour) of each run of flat lines of one colour, up to the first line that is not flat."""
+    start, colour, position = 0, None, 0
+    for position, (flat, median) in enumerate(lines):
+        if not flat:
+            break
+        if colour is None:
+            start, colour = position, median
+        elif abs(median - colour) > FLAT_TOLERANCE:
+            yield start, position, colour
+            start, colour = position, median
+    else:
+        position += 1  # every line was flat
+    if colour is not None:
+        yield start, position, colour
+
+
+def _flat_run(lines: Iterator[tuple[bool, float]], colours: list[float] | None, trimmed: list[float]) -> int:
     """How many lines from the start to trim: the flat lines, in runs of one colour each. The outermost run
     is trimmed whatever its colour when `colours` is None (the first round); any other run only in one of
-    `colours` or of those trimmed before it on this side, except a short run between two trimmed ones (the
+    `colours` or of those trimmed before it on this side, except short runs between two trimmed ones (the
     blend a resize leaves where a dark bar meets a white page). The colours of the runs trimmed are added to
     `trimmed`."""
-    if not len(lines):
-        return 0
-    median = np.median(lines, axis=1)
-    flat = np.mean(np.abs(lines - median[:, None]) <= FLAT_TOLERANCE, axis=1) >= FLAT_SHARE
     known = list(colours or [])
-    taken, blend, start = 0, 0, 0
-    while start < len(lines) and flat[start]:
-        colour = float(median[start])
-        end = start + 1
-        while end < len(lines) and flat[end] and abs(float(median[end]) - colour) <= FLAT_TOLERANCE:
-            end += 1
+    taken, blend = 0, 0
+    for start, end, colour in _runs(lines):
         if (start == 0 and colours is None) or any(abs(colour - c) <= FLAT_TOLERANCE for c in known):
             taken, blend = end, 0
             known.append(colour)
@@ -218,7 +238,6 @@ def _flat_run(lines: np.ndarray, colours: list[float] | None, trimmed: list[floa
             blend += end - start  # kept only if a run after it is trimmed
         else:
             break
-        start = end
     return taken
 
 
