@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -66,17 +67,22 @@ def latency_percentiles(rows: list[dict[str, Any]], path: Path, stamp: str) -> P
 def transform_recall(robustness: dict[str, Any], path: Path, stamp: str) -> Path:
     transforms = robustness["transforms"]
     recall = robustness["recall"]
-    figure, axis = plt.subplots(figsize=(10, 5))
-    width = 0.27
+    figure, axis = plt.subplots(figsize=(12, 5))
+    width = 0.2
     series = [
-        ("pdq", PDQ_THRESHOLD, "PDQ"),
-        ("pdq_dihedral", PDQ_THRESHOLD, "PDQ + dihedral"),
+        ("pdq", PDQ_THRESHOLD, "PDQ alone"),
+        ("pdq_dihedral", PDQ_THRESHOLD, "PDQ + DCT dihedral (before)"),
+        ("pdq_variants", PDQ_THRESHOLD, "PDQ + query variants (now)"),
         ("phash", PHASH_THRESHOLD, "pHash (64-bit)"),
     ]
+    series = [one for one in series if one[0] in recall]
     for offset, (method, threshold, label) in enumerate(series):
         values = [recall[method][t][threshold] for t in transforms]
         axis.bar(
-            [i + (offset - 1) * width for i in range(len(transforms))], values, width, label=f"{label} at {threshold}"
+            [i + (offset - 1.5) * width for i in range(len(transforms))],
+            values,
+            width,
+            label=f"{label} at {threshold}",
         )
     axis.set_xticks(range(len(transforms)), transforms, rotation=70, fontsize=7)
     axis.set(ylabel="share still matched", ylim=(0, 1.05), title="Recall per transform")
@@ -88,13 +94,20 @@ def roc(robustness: dict[str, Any], path: Path, stamp: str) -> Path:
     """Recall over all (photo, transform) pairs against the false-match rate between distinct images, as the
     threshold sweeps each hash's whole range (PDQ 0-256 bits, pHash 0-64)."""
     figure, axis = plt.subplots(figsize=(6, 5))
-    methods = (("pdq", "PDQ", 256), ("pdq_dihedral", "PDQ + dihedral", 256), ("phash", "pHash (64-bit)", 64))
+    methods = (
+        ("pdq", "PDQ alone", 256),
+        ("pdq_dihedral", "PDQ + DCT dihedral (before)", 256),
+        ("pdq_variants", "PDQ + query variants (now)", 256),
+        ("phash", "pHash (64-bit)", 64),
+    )
     for method, label, bits in methods:
-        matched = [d for values in robustness["distances"][method].values() for d in values]
-        distinct = robustness["distinct_distances"][method]
-        thresholds = range(bits + 1)
-        recall = [sum(d <= t for d in matched) / len(matched) for t in thresholds]
-        false_rate = [sum(d <= t for d in distinct) / max(1, len(distinct)) for t in thresholds]
+        if method not in robustness["distances"]:
+            continue
+        matched = np.sort(np.array([d for values in robustness["distances"][method].values() for d in values]))
+        distinct = np.sort(np.array(robustness["distinct_distances"][method]))
+        thresholds = np.arange(bits + 1)
+        recall = np.searchsorted(matched, thresholds, side="right") / max(1, len(matched))
+        false_rate = np.searchsorted(distinct, thresholds, side="right") / max(1, len(distinct))
         axis.plot(false_rate, recall, label=label)
     axis.set(
         xlabel="false-match rate between distinct images",

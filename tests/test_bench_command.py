@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.distractors import distractors
 from benchmarks.robustness import TRANSFORMS, evaluate, sample_photos
 from cli import bench_command
 from cli.main import main
@@ -22,8 +23,12 @@ def test_bench_writes_json_markdown_and_plots(tmp_path: Path) -> None:
     assert report["quick"] and report["versions"]["numpy"] != "absent" and report["date"]
     assert report["suites"]["import"]["tests_passed"] and report["suites"]["import"]["bars_met"]
     assert report["robustness"]["images"] == 3
+    assert report["robustness"]["distinct_pairs"] > 3000  # the photos' tiles and the generated distractors
+    found = report["robustness"]["random_list"]
+    assert found["entries"] == bench_command.QUICK_RANDOM_LIST and found["pdq_variants"]["searched"] > 1000
     markdown = (out / "report.md").read_text()
     assert "## import" in markdown and "## robustness" in markdown and "jpeg q50" in markdown
+    assert "PDQ + query variants (now)" in markdown and "random PDQ hashes" in markdown
     for plot in report["robustness"]["plots"]:
         assert (out / plot).read_bytes().startswith(b"\x89PNG")
 
@@ -44,6 +49,21 @@ def test_robustness_reproduces_what_pdq_is_known_for() -> None:
     assert result.recall("pdq", "screenshot padding", 31) == 0.0
     assert result.recall("pdq", "rotate 90", 31) == 0.0 < result.recall("pdq_dihedral", "rotate 90", 31)
     assert result.false_match_rate("pdq", 31) == 0.0
+
+
+def test_the_query_variants_find_rotations_and_frames_without_false_matches() -> None:
+    names = ["rotate 90", "mirror", "border 5%", "screenshot padding", "crop 2.5%", "jpeg q50"]
+    # The fundus photo's tiles are near-rotations of one another: the confusions a dihedral match can make.
+    photos = [
+        photo for photo in sample_photos() if photo[0] in ("skimage:astronaut", "skimage:coffee", "skimage:retina")
+    ]
+    result = evaluate(photos, {name: TRANSFORMS[name] for name in names}, distractors(photos, quick=True))
+    for name in ["rotate 90", "mirror", "border 5%", "screenshot padding", "jpeg q50"]:
+        assert result.recall("pdq_variants", name, 31) == 1.0, name
+    assert result.recall("pdq_variants", "crop 2.5%", 31) > result.recall("pdq", "crop 2.5%", 31)
+    for gated in (False, True):
+        assert result.false_matches("pdq_variants", 31, gated) <= result.false_matches("pdq", 31, gated)
+    assert result.false_matches("pdq_dihedral", 31, gated=True) > 0  # before: the tiles' rotations matched
 
 
 def test_the_gpu_suite_says_why_it_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

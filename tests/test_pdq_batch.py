@@ -4,18 +4,22 @@ both contracts. On a GPU the same functions run on CuPy (tests/test_gpu_device.p
 
 from __future__ import annotations
 
+import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from hashing import pdq_batch
 from hashing.decode import decode_rgb
+from hashing.media_hasher import HashOptions, MediaHasher
 from hashing.pdq_batch import BatchPdqHasher
 from hashing.pdq_gpu import GpuImageHasher
 from hashing.pdq_hasher import DihedralMode, PdqContract, PdqHasher, PdqResult
+from hashing.query_variants import ALL_FAMILIES
 from kernels.runtime import emulated_runtime
 from tests.conformance import QUALITY_GATE, core_expectations
 from tests.images import structured_image
@@ -129,3 +133,24 @@ def test_the_gpu_hasher_feeds_from_two_threads_and_answers_every_caller() -> Non
     finally:
         gpu.close()
     assert all(_same(g, CPU.hash_image(i, dihedral=DihedralMode.DCT)) for g, i in zip(got, images, strict=True))
+
+
+def test_the_gpu_hasher_gives_the_hosts_query_variants_and_pixel_dihedral() -> None:
+    """Query variants are hashed on the host beside the device's batches (no region operators on the device
+    yet); a MediaHasher over the GPU hasher gives what the CPU one gives."""
+    gpu = GpuImageHasher(emulated_runtime(), max_batch=4)
+    image = np.pad(structured_image(90, 120, 5), ((12, 12), (12, 12), (0, 0)))
+    options = HashOptions(dihedral=DihedralMode.PIXELS, variants=ALL_FAMILIES, exact_digests=False)
+    try:
+        on_gpu = MediaHasher(options, gpu).hash_bytes(_png(image))
+    finally:
+        gpu.close()
+    on_cpu = MediaHasher(options, CPU).hash_bytes(_png(image))
+    assert [v.name for v in on_gpu.variants][:1] == ["content_box"]
+    assert (on_gpu.pdq, on_gpu.dihedral, on_gpu.variants) == (on_cpu.pdq, on_cpu.dihedral, on_cpu.variants)
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
