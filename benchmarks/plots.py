@@ -104,10 +104,10 @@ def roc(robustness: dict[str, Any], path: Path, stamp: str) -> Path:
         if method not in robustness["distances"]:
             continue
         matched = np.sort(np.array([d for values in robustness["distances"][method].values() for d in values]))
-        distinct = np.sort(np.array(robustness["distinct_distances"][method]))
+        pairs = np.cumsum(robustness["distinct_histogram"][method])
         thresholds = np.arange(bits + 1)
         recall = np.searchsorted(matched, thresholds, side="right") / max(1, len(matched))
-        false_rate = np.searchsorted(distinct, thresholds, side="right") / max(1, len(distinct))
+        false_rate = pairs[thresholds] / max(1, int(pairs[-1]))
         axis.plot(false_rate, recall, label=label)
     axis.set(
         xlabel="false-match rate between distinct images",

@@ -299,7 +299,8 @@ class RobustnessResult:
                 for m in METHODS
             },
             "distances": self.distances,
-            "distinct_distances": self.distinct,
+            # Pairs of distinct images by distance (index d: how many pairs are d bits apart; 0..256, pHash 0..64)
+            "distinct_histogram": {m: np.bincount(self.distinct[m], minlength=257).tolist() for m in self.distinct},
             "distinct_pairs": len(next(iter(self.distinct.values()), [])),
             "distinct_pairs_gated": len(next(iter(self.distinct_gated.values()), [])),
             "random_list": self.random_list,

@@ -29,7 +29,19 @@ from hashing.errors import ReasonCode
 ROOT = Path(__file__).resolve().parents[1]
 RANDOM_LIST = 1_000_000  # random PDQ hashes the robustness study's queries are also searched against
 QUICK_RANDOM_LIST = 20_000
-SUITES = ("hashing", "index", "import", "grpc", "audit", "verdicts", "scan", "video", "gpu", "robustness")
+SUITES = (
+    "hashing",
+    "variants",
+    "index",
+    "import",
+    "grpc",
+    "audit",
+    "verdicts",
+    "scan",
+    "video",
+    "gpu",
+    "robustness",
+)
 QUICK_ENV = {
     "HASHMATCH_BENCH_SIZES": "1e5",
     "HASHMATCH_BENCH_IMPORT_LINES": "1e5",
@@ -67,6 +79,7 @@ PACKAGES = (
 )
 PYTEST_FILES = {
     "hashing": ["test_bench_hashing.py"],
+    "variants": ["test_bench_variants.py"],
     "index": ["test_bench_index.py"],
     "import": ["test_bench_import.py"],
     "grpc": ["test_bench_grpc.py"],
@@ -78,6 +91,7 @@ PYTEST_FILES = {
 }
 SUMMARIES = {
     "hashing": "summarize",
+    "variants": "summarize_variants",
     "index": "summarize_index",
     "import": "summarize_index",
     "grpc": "summarize_grpc",
