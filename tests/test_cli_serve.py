@@ -43,6 +43,19 @@ def test_flood_quarantine_settings(tmp_path: Path) -> None:
         build_config(parse(*db), {"HASHMATCH_FLOOD_QUARANTINE": "maybe"})  # type: ignore[arg-type]
 
 
+def test_query_variant_settings(tmp_path: Path) -> None:
+    db = ["--no-auth", "--db", str(tmp_path / "h.db")]
+    default = build_config(parse(*db), {})  # type: ignore[arg-type]
+    assert default.dihedral.value == "pixels" and {f.value for f in default.query_variants} == {"content_box", "crop"}
+    resolved = build_config(parse(*db, "--query-variants", "none"), {"HASHMATCH_DIHEDRAL": "dct"})  # type: ignore[arg-type]
+    assert resolved.query_variants == frozenset() and resolved.dihedral.value == "dct"
+    assert {f.value for f in build_config(parse(*db, "--query-variants", "crop"), {}).query_variants} == {"crop"}  # type: ignore[arg-type]
+    with pytest.raises(HashmatchError, match="query_variants"):
+        build_config(parse(*db, "--query-variants", "borders"), {})  # type: ignore[arg-type]
+    with pytest.raises(HashmatchError, match="dihedral is one of"):
+        build_config(parse(*db, "--dihedral", "sideways"), {})  # type: ignore[arg-type]
+
+
 def test_serve_refuses_to_start_without_tokens_unless_told(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--db", str(tmp_path / "h.db")]) == 2
     assert "no API tokens" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from cli.main import main
 from hashing.media_hasher import MediaHasher
@@ -83,10 +83,22 @@ def test_remote_output_is_the_local_output(
 def test_options_that_only_choose_how_this_machine_matches_are_refused_with_a_server(
     server: Served, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for option in (["--index", "bruteforce"], ["--workers", "2"], ["--db", "x.db"]):
+    for option in (["--index", "bruteforce"], ["--workers", "2"], ["--db", "x.db"], ["--dihedral-mode", "dct"]):
         argv = ["match", str(BRIDGE), *option, "--server", server.address, "--token", server.matcher_token]
         assert main(argv) == 2
         assert "for local matching only" in capsys.readouterr().err
+
+
+def test_the_variant_switches_travel_with_each_request(
+    server: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Image.open(BRIDGE) as image:
+        ImageOps.expand(image.convert("RGB"), border=20).save(tmp_path / "framed.png")
+    remote = ["--server", server.address, "--token", server.matcher_token, "--json"]
+    assert main(["match", str(tmp_path / "framed.png"), *remote]) == 0
+    assert json.loads(capsys.readouterr().out)["matches"][0]["variant"] == "content_box"
+    assert main(["match", str(tmp_path / "framed.png"), "--no-content-box", *remote]) == 0
+    assert json.loads(capsys.readouterr().out)["decision"] == "no_match"
 
 
 def test_an_unreachable_server_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
