@@ -160,7 +160,9 @@ def test_the_content_box_finds_the_picture_inside_its_frame(frame: str) -> None:
 
 def test_a_resized_screenshot_is_trimmed_through_the_blend_between_its_bar_and_its_page() -> None:
     framed, where = screenshot(SCENES[2])
-    half = np.asarray(Image.fromarray(framed).resize((framed.shape[1] // 2, framed.shape[0] // 2), Image.Resampling.LANCZOS))
+    half = np.asarray(
+        Image.fromarray(framed).resize((framed.shape[1] // 2, framed.shape[0] // 2), Image.Resampling.LANCZOS)
+    )
     box = content_box(half)
     assert box is not None and abs(box.y - where.y // 2) <= 2 and abs(box.height - where.height // 2) <= 2
 
