@@ -53,11 +53,32 @@ def _composed_row(length: int, lo: np.ndarray, hi: np.ndarray, sample: int) -> t
     return first, weights
 
 
-@lru_cache(maxsize=512)
+def _composed_rows(lo: np.ndarray, hi: np.ndarray, samples: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """`_composed_row` for every sample at once. Each pass adds the same terms in the same order (a masked
+    term adds an exact 0.0), so the weights are bit for bit those of the row-at-a-time reference."""
+    first, last = samples.copy(), samples.copy()
+    weights = np.ones((len(samples), 1))
+    lengths = np.ones(len(samples), dtype=np.int64)
+    for _ in range(FILTER_PASSES):
+        new_first, new_last = lo[first], hi[last]
+        width = int((new_last - new_first).max()) + 1
+        positions = np.arange(width)[None, :]
+        spread = np.zeros((len(samples), width))
+        for offset in range(weights.shape[1]):
+            live = offset < lengths
+            t = np.minimum(first + offset, len(lo) - 1)
+            term = np.where(live, weights[:, offset] / (hi[t] - lo[t] + 1), 0.0)
+            inside = (positions >= (lo[t] - new_first)[:, None]) & (positions <= (hi[t] - new_first)[:, None])
+            spread += np.where(inside & live[:, None], term[:, None], 0.0)
+        first, last, weights, lengths = new_first, new_last, spread, new_last - new_first + 1
+    return [(int(f), weights[i, : int(n)]) for i, (f, n) in enumerate(zip(first, lengths, strict=True))]
+
+
+@lru_cache(maxsize=1024)
 def axis_operator(length: int) -> BandedOperator:
     """The 64 x length banded operator "box, box, point-sample" for one axis (length >= 1)."""
     lo, hi = box_bounds(length, jarosz_window(length))
-    rows = [_composed_row(length, lo, hi, int(s)) for s in sample_positions(length)]
+    rows = _composed_rows(lo, hi, sample_positions(length))
     band = max(len(w) for _, w in rows)
     starts = np.empty(GRID, dtype=np.int64)
     weights = np.zeros((GRID, band), dtype=np.float64)

@@ -252,20 +252,19 @@ def region_operator(length: int, start: int, size: int, before: int = 0, after: 
     if not (start >= 0 and size >= 1 and start + size <= length and before >= 0 and after >= 0):
         raise ValueError(f"region [{start}, {start + size}) extended by {before}/{after} on an axis of {length}")
     inner = axis_operator(size + before + after)
-    rows: list[tuple[int, np.ndarray]] = []
-    for band_start, weights in zip(inner.starts.tolist(), inner.weights, strict=True):
-        positions = start + np.clip(np.arange(band_start, band_start + inner.band) - before, 0, size - 1)
-        first = int(positions[0])
-        folded = np.zeros(int(positions[-1]) - first + 1)
-        np.add.at(folded, positions - first, weights)
-        rows.append((first, folded))
-    band = max(len(w) for _, w in rows)
-    starts = np.empty(len(rows), dtype=np.int64)
-    folded_weights = np.zeros((len(rows), band), dtype=np.float64)
-    for i, (first, row) in enumerate(rows):
-        shifted = min(first, length - band)  # keep the band inside the axis; the leading weights stay zero
-        starts[i] = shifted
-        folded_weights[i, first - shifted : first - shifted + len(row)] = row
+    # Each band position of the extended axis, on the region's axis: the extension folds onto the edge sample.
+    positions = start + np.clip(inner.starts[:, None] + np.arange(inner.band)[None, :] - before, 0, size - 1)
+    first = positions[:, 0]
+    offsets = positions - first[:, None]
+    band = int(offsets[:, -1].max()) + 1
+    rows = np.repeat(np.arange(inner.rows), inner.band)
+    gathered = np.zeros((inner.rows, band))
+    np.add.at(gathered, (rows, offsets.ravel()), inner.weights.ravel())  # in band order, row by row
+    shifted = np.minimum(first, length - band)  # keep each band inside the axis; its leading weights stay zero
+    starts = shifted.astype(np.int64)
+    folded_weights = np.zeros((inner.rows, band), dtype=np.float64)
+    for i, lead in enumerate((first - shifted).tolist()):
+        folded_weights[i, lead : lead + band - lead] = gathered[i, : band - lead]
     starts.setflags(write=False)
     folded_weights.setflags(write=False)
     return BandedOperator(length=length, starts=starts, weights=folded_weights)

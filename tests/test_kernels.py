@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hashing.jarosz import axis_operator, box_bounds, jarosz_window, reference_downsample, sample_positions
+from hashing.jarosz import (
+    _composed_row,
+    _composed_rows,
+    axis_operator,
+    box_bounds,
+    jarosz_window,
+    reference_downsample,
+    sample_positions,
+)
 from kernels import backend
 from kernels.backend import BackendName, GpuUnavailableError, select_backend
 from kernels.banded import BandedOperator
@@ -77,3 +87,15 @@ def test_numpy_backend_always_available_and_cupy_never_silent(monkeypatch: pytes
 def test_missing_optional_dependency_names_the_install_command() -> None:
     with pytest.raises(MissingDependencyError, match="pip install"):
         require_module("hashmatch_no_such_module", "a test feature")
+
+
+@pytest.mark.parametrize("lengths", [range(1, 400), [511, 767, 768, 1000, 1024, 3024, 4000, 4032, 9000]])
+def test_operator_rows_built_together_equal_the_row_at_a_time_reference(lengths: Iterable[int]) -> None:
+    """All 64 rows at once (the fast build every new image size, box and crop pays) are bit for bit the rows
+    built one at a time: the same terms, added in the same order."""
+    for length in lengths:
+        lo, hi = box_bounds(length, jarosz_window(length))
+        reference = [_composed_row(length, lo, hi, int(s)) for s in sample_positions(length)]
+        together = _composed_rows(lo, hi, sample_positions(length))
+        assert [first for first, _ in together] == [first for first, _ in reference], length
+        assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(together, reference, strict=True)), length
