@@ -25,6 +25,7 @@ from engine.evidence.flood import FloodGuard, FloodSettings, Hold
 from engine.evidence.prevalence import PrevalenceCounters, cells_to_csv, prevalence, total_served
 from engine.evidence.referrals import (
     REFERRAL_KIND,
+    SCHEMA_ID,
     ClientIds,
     first_schema_problem,
     referral_of,
@@ -302,6 +303,30 @@ def test_referrals_export_from_the_audit_log_with_viewings_and_since(store: Stor
     assert len(exported) == 1 and exported[0]["referral_id"] == record["referral_id"]
     assert exported[0]["file_viewed_by_person"] is True and exported[0]["viewed"]["by"] == "os:alice"
     assert len(list(referrals(log_path))) == 2
+
+
+def test_referrals_written_under_schema_1_still_export_and_are_checked_against_it(store: Store, tmp_path: Path) -> None:
+    """An audit log from before query variants holds version-1 records (`dihedral_variant`, no `region`)."""
+    made = referral_of(
+        Matcher.from_store(store).match(query(0)),
+        ClientIds("u"),
+        "2026-12-01T10:00:00+00:00",
+        REPORTER,
+        {"csam": "ncmec"},
+    )
+    assert made is not None
+    old_matches = [
+        {k: v for k, v in m.items() if k not in ("variant", "region")} | {"dihedral_variant": m["variant"]}
+        for m in made["matches"]
+    ]
+    old = made | {"schema": "hashmatch.referral/1", "matches": old_matches}
+    assert schema_problems(old) == [] and first_schema_problem(old) is None
+    assert schema_problems(old | {"schema": SCHEMA_ID}) != []  # the current schema refuses the old shape
+    log_path = tmp_path / "a.audit.jsonl"
+    with AuditLog(log_path) as log:
+        log.append("token:t", REFERRAL_KIND, old)
+        log.append("token:t", REFERRAL_KIND, made)
+    assert [r["schema"] for r in referrals(log_path)] == ["hashmatch.referral/1", SCHEMA_ID]
 
 
 # ----- feedback -----

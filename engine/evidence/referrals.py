@@ -32,6 +32,8 @@ from hashing.errors import HashmatchError, ReasonCode
 REFERRAL_KIND = "referral"
 INVALID_REFERRAL_KIND = "referral_invalid"  # a record the schema refused when written: kept, not exported
 SCHEMA_ID = "hashmatch.referral/2"  # 2: a match names its query variant and region (was dihedral_variant)
+# Records are checked against the schema they name: an audit log written before version 2 still exports.
+SCHEMA_FILES = {"hashmatch.referral/1": "referral-1.schema.json", SCHEMA_ID: "referral.schema.json"}
 
 
 @dataclass(frozen=True)
@@ -113,27 +115,33 @@ def referral_of(
 
 
 @cache
-def schema() -> dict[str, Any]:
-    text = resources.files("engine.evidence").joinpath("referral.schema.json").read_text()
+def schema(version: str = SCHEMA_ID) -> dict[str, Any]:
+    text = resources.files("engine.evidence").joinpath(SCHEMA_FILES[version]).read_text()
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
 
-@cache
-def _validator() -> Any:
-    return jsonschema.Draft7Validator(schema(), format_checker=jsonschema.FormatChecker())
+def _version_of(record: Mapping[str, Any]) -> str:
+    """The schema a record names, when it is one of ours; else the current one (which then refuses it)."""
+    named = record.get("schema")
+    return named if isinstance(named, str) and named in SCHEMA_FILES else SCHEMA_ID
 
 
 @cache
-def _compiled() -> Any:
-    return fastjsonschema.compile(schema())
+def _validator(version: str) -> Any:
+    return jsonschema.Draft7Validator(schema(version), format_checker=jsonschema.FormatChecker())
+
+
+@cache
+def _compiled(version: str) -> Any:
+    return fastjsonschema.compile(schema(version))
 
 
 def first_schema_problem(record: Mapping[str, Any]) -> str | None:
     """The schema checked by compiled code (~15 us a record, against ~250 us for `schema_problems`): what the
     server runs on every referral it writes. None: it validates. Tests hold it to `schema_problems`."""
     try:
-        _compiled()(record)
+        _compiled(_version_of(record))(record)
     except fastjsonschema.JsonSchemaException as problem:
         return str(problem)
     return None
@@ -142,7 +150,7 @@ def first_schema_problem(record: Mapping[str, Any]) -> str | None:
 def schema_problems(record: Mapping[str, Any]) -> list[str]:
     """Where the record breaks the schema (empty: it validates): the reference validator, with every problem
     and its place, used by exports."""
-    validator = _validator()
+    validator = _validator(_version_of(record))
     return [
         f"{'/'.join(str(p) for p in error.absolute_path) or '(record)'}: {error.message}"
         for error in sorted(validator.iter_errors(record), key=lambda e: list(map(str, e.absolute_path)))
