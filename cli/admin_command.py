@@ -4,7 +4,8 @@
     add FILE --list NAME      entries of a list file (any import format) added as a new version
     remove FILE --list NAME   entries of a list file removed (an entry given by id alone removes all its hashes)
     versions NAME | activate NAME VERSION | status
-    settings NAME [--threshold BITS] [--action remove|refer|review]   a new version with these settings
+    settings NAME [--threshold BITS] [--action remove|refer|review] [--query-variants | --no-query-variants]
+                                                                      a new version with these settings
 
 The server applies the same guards as a local import (nothing accepted, a replace that would remove more
 than half of a list) and serves an activated version at once. Output is text, or JSON with --json.
@@ -70,11 +71,17 @@ def register(commands: Any) -> None:
     activate.add_argument("version", type=int)
     activate.set_defaults(run=run_activate)
     settings = actions.add_parser(
-        "settings", help="change a list's threshold or action (a new version, served at once)"
+        "settings", help="change a list's threshold, action or query variants (a new version, served at once)"
     )
     settings.add_argument("name")
     settings.add_argument("--threshold", type=int, help="PDQ threshold in bits (0..256)")
     settings.add_argument("--action", choices=[a.value for a in ListAction], default="")
+    settings.add_argument(
+        "--query-variants",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="match queries' rotations, content box and crops against the list (--no-query-variants: not)",
+    )
     settings.set_defaults(run=run_settings)
     status = actions.add_parser("status", help="the lists, their active and served versions and sizes")
     status.set_defaults(run=run_status)
@@ -189,10 +196,10 @@ def run_activate(args: argparse.Namespace) -> int:
 
 
 def run_settings(args: argparse.Namespace) -> int:
-    if args.threshold is None and not args.action:
-        return fail(ReasonCode.USAGE, "give --threshold, --action or both", EXIT_USAGE)
+    if args.threshold is None and not args.action and args.query_variants is None:
+        return fail(ReasonCode.USAGE, "give --threshold, --action or --query-variants/--no-query-variants", EXIT_USAGE)
     with connected(args) as client:
-        version = client.change_settings(args.name, args.threshold, args.action)
+        version = client.change_settings(args.name, args.threshold, args.action, args.query_variants)
     text = f"list {args.name!r}: version {version.version} ({version.kind}) is active and served"
     _emit({"list": args.name, "version": version.version, "kind": version.kind}, args, text)
     return EXIT_OK

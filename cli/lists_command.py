@@ -394,13 +394,21 @@ def run_ls(store: Store, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows))
         return EXIT_OK
-    print(f"{'name':24} {'source':16} {'types':22} {'thr':>3} {'action':7} {'neg':3} {'active':>6} {'entries':>10}")
+    print(
+        f"{'name':24} {'source':16} {'types':22} {'thr':>3} {'action':7} {'neg':3} {'var':3} {'active':>6} "
+        f"{'entries':>10}"
+    )
     for r in rows:
         print(
             f"{r['name']:24} {r['source']:16} {','.join(r['signal_types']):22} {r['threshold']:>3} "
-            f"{r['action']:7} {'yes' if r['negative'] else 'no':3} {r['active_version'] or '-':>6} {r['entries']:>10}"
+            f"{r['action']:7} {_yes_no(r['negative'])} {_yes_no(r['query_variants'])} "
+            f"{r['active_version'] or '-':>6} {r['entries']:>10}"
         )
     return EXIT_OK
+
+
+def _yes_no(flag: bool) -> str:
+    return f"{'yes' if flag else 'no':3}"
 
 
 def _versions_dicts(store: Store, name: str) -> list[dict[str, Any]]:
@@ -450,7 +458,7 @@ def run_versions(store: Store, args: argparse.Namespace) -> int:
 def _print_versions(rows: list[dict[str, Any]], active: int | None) -> None:
     header = (
         f"{'version':>7} {'created_at':25} {'kind':8} {'added':>9} {'removed':>9} {'total':>10} {'rejected':>8} "
-        f"{'thr':>3} {'action':7} {'neg':3}"
+        f"{'thr':>3} {'action':7} {'neg':3} {'var':3}"
     )
     print("  " + header)
     for r in rows:
@@ -458,7 +466,7 @@ def _print_versions(rows: list[dict[str, Any]], active: int | None) -> None:
         print(
             f"{mark} {r['version']:>7} {r['created_at']:25} {r['kind']:8} {r['added']:>9} {r['removed']:>9} "
             f"{r['total']:>10} {r['rejected']:>8} {r['threshold']:>3} {r['action']:7} "
-            f"{'yes' if r['negative'] else 'no':3}  {r['source_file'] or r['note'] or ''}"
+            f"{_yes_no(r['negative'])} {_yes_no(r['query_variants'])}  {r['source_file'] or r['note'] or ''}"
         )
 
 

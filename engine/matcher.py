@@ -322,13 +322,18 @@ class Matcher:
         negative = tuple(m for m in ordered if m.negative)
         positive = [m for m in ordered if not m.negative]
         # A known false positive explains a perceptual match of its own type only if the query is at least as
-        # close to it as to the listed entry; exact-digest matches always stand.
-        closest_negative: dict[SignalType, int] = {}
+        # close to it as to the listed entry, both seen through the same part of the query: the whole image (as
+        # it is, or rotated), or the same content box or crop. A false positive found in a crop does not explain
+        # a match of the whole image. Exact-digest matches always stand.
+        closest_negative: dict[tuple[SignalType, str | None], int] = {}
         for m in negative:
             if spec_of(m.signal_type).perceptual:
-                closest_negative[m.signal_type] = min(m.distance, closest_negative.get(m.signal_type, m.distance))
+                key = _seen_through(m)
+                closest_negative[key] = min(m.distance, closest_negative.get(key, m.distance))
         suppressed = tuple(
-            m for m in positive if m.signal_type in closest_negative and m.distance >= closest_negative[m.signal_type]
+            m
+            for m in positive
+            if _seen_through(m) in closest_negative and m.distance >= closest_negative[_seen_through(m)]
         )
         positive = [m for m in positive if m not in suppressed]
         if not positive:
@@ -348,6 +353,12 @@ class Matcher:
             reasons=query.reasons + ((ReasonCode.QUALITY_TOO_LOW,) if gated else ()) + held_reason,
             elapsed_ms=elapsed_ms,
         )
+
+
+def _seen_through(match: MatchedEntry) -> tuple[SignalType, str | None]:
+    """The match's type and the part of the query it was found in: None for the whole image (the query's own
+    hash or a rotation of it), else the variant (a content box, a crop)."""
+    return match.signal_type, None if match.region is None else match.variant
 
 
 def _entries(hits: list[Hit], evidence: dict[int, tuple[str | None, str | None]]) -> list[MatchedEntry]:

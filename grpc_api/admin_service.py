@@ -168,7 +168,7 @@ class AdminService(pb_grpc.ListAdminServicer):
                 threshold=request.threshold if request.HasField("threshold") else latest.threshold,
                 action=_choice(ListAction, request.action, "action") if request.action else latest.action,
                 negative=latest.negative,
-                query_variants=latest.query_variants,
+                query_variants=request.query_variants if request.HasField("query_variants") else latest.query_variants,
             )
             version = store.change_settings(request.list, wanted)  # ROLLED_BACK while an older version serves
             if version is None:  # nothing to change: the latest version has these settings already

@@ -159,10 +159,11 @@ class HashmatchClient:
     def status(self) -> pb.StatusResponse:
         return self._call(self.admin.Status, pb.StatusRequest())
 
-    def change_settings(self, name: str, threshold: int | None = None, action: str = "") -> pb.ListVersion:
-        return self._call(
-            self.admin.ChangeSettings, pb.ChangeSettingsRequest(list=name, threshold=threshold, action=action)
-        )
+    def change_settings(
+        self, name: str, threshold: int | None = None, action: str = "", query_variants: bool | None = None
+    ) -> pb.ListVersion:
+        request = pb.ChangeSettingsRequest(list=name, threshold=threshold, action=action, query_variants=query_variants)
+        return self._call(self.admin.ChangeSettings, request)
 
     def give_feedback(self, name: str, entry_id: int, kind: str, **options: Any) -> pb.FeedbackResponse:
         """options: note, disable, referral_id, viewed (pb.FeedbackRequest's fields)."""

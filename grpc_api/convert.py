@@ -12,7 +12,7 @@ from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
 from hashing.errors import InvalidHashError, ReasonCode
 from hashing.media_hasher import MediaHashes
 from hashing.pdq_hash import PdqHash
-from hashing.query_variants import MAX_VARIANTS, QueryVariant, Region, VariantFamily
+from hashing.query_variants import MAX_VARIANTS, QueryVariant, Region, VariantFamily, is_variant_name
 from hashing.vpdq import MAX_FRAMES, VpdqFeature, VpdqHash
 
 _DECISIONS = {Decision.NO_MATCH: pb.NO_MATCH, Decision.MATCH: pb.MATCH, Decision.NEEDS_REVIEW: pb.NEEDS_REVIEW}
@@ -57,12 +57,18 @@ def region_from_proto(message: pb.Region) -> Region:
 
 
 def _variant_from_proto(message: pb.QueryVariant) -> QueryVariant:
-    if len(message.hash.digest) != 32 or not message.name or len(message.name) > 64:
-        raise InvalidHashError("a query variant has a name (at most 64 characters) and a 32-byte PDQ hash")
+    """Validated: a known family and a name of it, a 32-byte PDQ with its quality (a variant is searched only
+    over the quality gate, so one without a quality would be dropped unseen), and a region."""
     try:
         family = VariantFamily(message.family)
     except ValueError:
         raise InvalidHashError(f"unknown query variant family {message.family[:64]!r}") from None
+    if not is_variant_name(message.name, family):
+        raise InvalidHashError(f"{message.name[:64]!r} is not a {family.value} variant's name")
+    if len(message.hash.digest) != 32 or not message.hash.has_quality or not 0 <= message.hash.quality <= 100:
+        raise InvalidHashError(f"query variant {message.name}: a 32-byte PDQ hash with its quality (0..100)")
+    if not message.HasField("region"):
+        raise InvalidHashError(f"query variant {message.name}: the region it was hashed from")
     return QueryVariant(message.name, family, pdq_from_proto(message.hash), region_from_proto(message.region))
 
 

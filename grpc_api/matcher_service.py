@@ -36,7 +36,7 @@ from grpc_api.generated.hashmatch.v1 import hashmatch_pb2_grpc as pb_grpc
 from grpc_api.handlers import MALFORMED_DETAIL, Malformed
 from grpc_api.serving import ServingState
 from hashing.errors import HashmatchError, ReasonCode
-from hashing.query_variants import families_off
+from hashing.query_variants import ALL_FAMILIES, VariantFamily, families_off
 
 log = logging.getLogger("hashmatch.server")
 ITEM_TIMEOUT_S = 60.0  # the longest any item waits for the index, deadline or not
@@ -57,7 +57,13 @@ class CallerGoneError(Exception):
     """The client cancelled or its deadline passed while the server was still working."""
 
 
-def scope_of(options: pb.MatchOptions, defaults: VpdqMatchOptions = DEFAULT_VIDEO_OPTIONS) -> MatchScope:
+def scope_of(
+    options: pb.MatchOptions,
+    defaults: VpdqMatchOptions = DEFAULT_VIDEO_OPTIONS,
+    variants: frozenset[VariantFamily] = ALL_FAMILIES,
+) -> MatchScope:
+    """The request's scope over the server's defaults; `variants`: the query-variant families the server
+    hashes with, so that variants a client sends in `MatchHashes` are matched no more than the server's own."""
     if not 0 <= options.nearest <= MAX_NEAREST:
         raise HashmatchError(
             ReasonCode.USAGE, f"nearest is {options.nearest}; ask for 0..{MAX_NEAREST} entries per list"
@@ -65,7 +71,7 @@ def scope_of(options: pb.MatchOptions, defaults: VpdqMatchOptions = DEFAULT_VIDE
     return MatchScope(
         lists=frozenset(options.lists) or None,
         dihedral=not options.no_dihedral,
-        variants=families_off(no_content_box=options.no_content_box, no_crops=options.no_crops),
+        variants=families_off(no_content_box=options.no_content_box, no_crops=options.no_crops) & variants,
         dihedral_threshold=_dihedral_threshold(options),
         quality_gate=options.quality_gate if options.HasField("quality_gate") else None,
         nearest=options.nearest,
@@ -151,7 +157,7 @@ class MatcherService(pb_grpc.MatcherServicer):
         return message
 
     def _scope(self, options: pb.MatchOptions) -> MatchScope:
-        return scope_of(options, self.state.video_options)
+        return scope_of(options, self.state.video_options, self.state.hasher.options.variants)
 
     def MatchVideo(  # noqa: N802
         self, request_iterator: Iterator[pb.VideoChunk | Malformed], context: grpc.ServicerContext
@@ -240,7 +246,7 @@ class MatcherService(pb_grpc.MatcherServicer):
 
     def Hash(self, request: pb.HashRequest, context: grpc.ServicerContext) -> pb.HashResponse:  # noqa: N802
         def run() -> pb.HashResponse:
-            hashes = self.state.hasher.hash_bytes(request.media)
+            hashes = self.state.plain_hasher.hash_bytes(request.media)
             response = media_hashes_to_proto(hashes)
             if not request.dihedral:
                 del response.hashes.dihedral[:]

@@ -15,6 +15,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 
 from engine.audit.log import AuditLog, now
 from engine.audit.records import match_record
@@ -81,6 +82,8 @@ class ServingState:
         self.pdq = image_hasher(device)
         options = hashing or HashOptions(dihedral=DihedralMode.PIXELS, variants=ALL_FAMILIES, decode=decode)
         self.hasher = MediaHasher(options, self.pdq, budget=budget)
+        # `Matcher.Hash` answers the hashes a list would hold and the rotations: no query variants to pay for.
+        self.plain_hasher = MediaHasher(replace(options, variants=frozenset()), self.pdq, budget=budget)
         self.media = MediaQueries(self.hasher, VideoHasher(video or VideoOptions(), self.pdq, budget))
         self.video_options = video_options  # the server's vPDQ match rule; a request may choose its own
         self._swap_lock = threading.Lock()

@@ -23,6 +23,7 @@ it was hashed from, in the query's pixel coordinates, so a reviewer can see why 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -116,7 +117,14 @@ def plan_variants(image: np.ndarray, families: frozenset[VariantFamily] = ALL_FA
             plans.append(_extended(height, width, scale))
         for scale in WIDER_SCALES:
             plans.append(_centred(height, width, scale))
-    return [plan for plan in plans if min(_hashed_size(plan)) >= MIN_HASHABLE_SIDE]
+    whole = Region(0, 0, width, height)
+    # Not the query itself (a tiny image's 98% extension rounds to no extension at all), and hashable.
+    itself = [plan.region == whole and _hashed_size(plan) == (height, width) for plan in plans]
+    return [
+        plan
+        for plan, same in zip(plans, itself, strict=True)
+        if not same and min(_hashed_size(plan)) >= MIN_HASHABLE_SIDE
+    ]
 
 
 def _extended(height: int, width: int, scale: float) -> VariantPlan:
@@ -161,23 +169,27 @@ def content_box(image: np.ndarray) -> Region | None:
     beside the picture): a picture's own flat sky below a black bar is kept. Lines are read from each edge
     inwards, a block at a time, only as far as they are flat: most images cost a block per side."""
     height, width = image.shape[:2]
+    if min(height, width) < MIN_HASHABLE_SIDE:
+        return None
     top, bottom, left, right = 0, height, 0, width
     colours: list[float] | None = None  # None: the first round, any colour
-    for _ in range(CONTENT_BOX_ROUNDS):
+    for round_number in range(CONTENT_BOX_ROUNDS):
         before = (top, bottom, left, right)
         trimmed: list[float] = []
         inside = image[top:bottom, left:right]
         from_top = _flat_run(_lines(inside, axis=0, reverse=False), colours, trimmed)
         from_bottom = _flat_run(_lines(inside, axis=0, reverse=True), colours, trimmed)
         top, bottom = top + from_top, bottom - from_bottom
-        if bottom - top < MIN_BOX_SHARE * height:
-            return None
         inside = image[top:bottom, left:right]
-        from_left = _flat_run(_lines(inside, axis=1, reverse=False), colours, trimmed)
-        from_right = _flat_run(_lines(inside, axis=1, reverse=True), colours, trimmed)
-        left, right = left + from_left, right - from_right
-        if right - left < MIN_BOX_SHARE * width:
-            return None
+        if bottom - top >= MIN_BOX_SHARE * height:
+            from_left = _flat_run(_lines(inside, axis=1, reverse=False), colours, trimmed)
+            from_right = _flat_run(_lines(inside, axis=1, reverse=True), colours, trimmed)
+            left, right = left + from_left, right - from_right
+        if bottom - top < MIN_BOX_SHARE * height or right - left < MIN_BOX_SHARE * width:
+            if round_number == 0:
+                return None  # a stripe on a flat page, or a flat image: no picture to hash
+            top, bottom, left, right = before  # a later round ate into the picture: keep the box it had
+            break
         if (top, bottom, left, right) == before:
             break
         colours = (colours or []) + trimmed
@@ -294,6 +306,18 @@ def variants_of(plans: Sequence[VariantPlan], hashes: Sequence[PdqHash]) -> tupl
     return tuple(
         QueryVariant(plan.name, plan.family, value, plan.region) for plan, value in zip(plans, hashes, strict=True)
     )
+
+
+_NAMES = {
+    VariantFamily.CONTENT_BOX: re.compile(r"content_box"),
+    VariantFamily.CROP: re.compile(r"(crop|wider)_[0-9]{2}_center"),
+}
+
+
+def is_variant_name(name: str, family: VariantFamily) -> bool:
+    """Whether `name` is one this module gives a variant of `family` (a client's hashes are held to it: a crop
+    sent as `rot90` would be held to the rotations' threshold and reported as one)."""
+    return _NAMES[family].fullmatch(name) is not None
 
 
 def families_off(no_content_box: bool = False, no_crops: bool = False) -> frozenset[VariantFamily]:

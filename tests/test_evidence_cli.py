@@ -117,6 +117,12 @@ def test_the_evidence_commands_through_a_server(tmp_path: Path, capsys: pytest.C
         assert code == 2 and "USAGE" in err
         with Store(tmp_path / "h.db") as store:
             assert store.latest_settings("demo") == ListSettings(threshold=20, action=ListAction.REFER)
+        code, out, _ = run(capsys, ["admin", *admin, "settings", "demo", "--no-query-variants"])
+        assert code == 0 and "version 3" in out
+        code, out, _ = run(capsys, ["admin", *admin, "settings", "demo", "--query-variants"])
+        assert code == 0 and "version 4" in out
+        with Store(tmp_path / "h.db") as store:
+            assert [v.settings.query_variants for v in store.versions("demo")] == [True, True, False, True]
         with HashmatchClient(served.address, served.matcher_token) as client:
             for i in range(3):
                 client.match(BRIDGE.read_bytes(), upload_id=f"up-{i}")

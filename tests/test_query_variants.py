@@ -322,7 +322,9 @@ def test_a_low_quality_query_is_matched_on_its_own_hash_alone() -> None:
 def test_variants_and_regions_cross_the_wire() -> None:
     framed, _ = screenshot(SCENES[1])
     query = upload(framed)
-    assert hashes_from_proto(hashes_to_proto(query)).variants == query.variants
+    back_query = hashes_from_proto(hashes_to_proto(query))
+    assert back_query.variants == query.variants
+    assert [v.hash.quality for v in back_query.variants] == [v.hash.quality for v in query.variants]
     verdict = Matcher.from_store(store_of(SCENES[:4])).match(query)
     back = verdict_from_proto(verdict_to_proto(verdict))
     assert back.matches[0].variant == "content_box" and back.matches[0].region == verdict.matches[0].region
@@ -330,10 +332,19 @@ def test_variants_and_regions_cross_the_wire() -> None:
     message.variants.extend([message.variants[0]] * MAX_VARIANTS)
     with pytest.raises(InvalidHashError, match="at most"):
         hashes_from_proto(message)
-    message = hashes_to_proto(query)
-    message.variants[0].family = "nope"
-    with pytest.raises(InvalidHashError, match="family"):
-        hashes_from_proto(message)
+    for what in ("family", "name", "quality", "region"):
+        message = hashes_to_proto(query)
+        spoiled = message.variants[0]
+        if what == "family":
+            spoiled.family = "nope"
+        elif what == "name":
+            spoiled.name = "rot90"  # a content box sent as a rotation
+        elif what == "quality":
+            spoiled.hash.has_quality = False
+        else:
+            spoiled.ClearField("region")
+        with pytest.raises(InvalidHashError, match=what):
+            hashes_from_proto(message)
 
 
 def test_the_match_command_shows_the_variant_and_obeys_its_switches(
@@ -363,10 +374,30 @@ def test_the_match_command_shows_the_variant_and_obeys_its_switches(
         main(["match", str(path), "--dihedral-threshold", "300", *db])
 
 
+def test_a_false_positive_seen_in_a_crop_does_not_explain_a_match_of_the_whole_image() -> None:
+    """A negative list's entry found through the content box suppresses a match found through the content box,
+    never one of the whole image (nor the other way round)."""
+    framed, _ = screenshot(SCENES[1])
+    query = upload(framed)
+    whole = query.pdq
+    assert whole is not None
+    store = Store(":memory:")
+    for name, negative, value in (("listed", False, whole), ("known-fp", True, HASHER.hash_image(SCENES[1]).hash)):
+        store.create_list(HashList(name, SourceProgramme.NCMEC, frozenset({SignalType.PDQ}), negative=negative))
+        csv_text = f"hash,type,id\n{value.hex()},pdq,{name}-1\n"
+        import_records(store, name, records_from_text(csv_text, ImportFormat.CSV))
+    verdict = Matcher.from_store(store).match(query)
+    assert [(m.list_name, m.variant) for m in verdict.matches] == [("listed", "orig")]
+    assert [(m.list_name, m.variant) for m in verdict.negative_matches] == [("known-fp", "content_box")]
+    assert verdict.decision is Decision.MATCH and verdict.suppressed == ()
+
+
 def test_a_store_of_schema_4_is_migrated_with_query_variants_on(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with Store(path) as store:
         store.create_list(HashList("old", SourceProgramme.LOCAL, frozenset({SignalType.PDQ})))
+        csv_text = f"hash,type,id\n{HASHER.hash_image(SCENES[0]).hash.hex()},pdq,E0\n"
+        import_records(store, "old", records_from_text(csv_text, ImportFormat.CSV))
     db = sqlite3.connect(path)
     db.execute("ALTER TABLE lists DROP COLUMN query_variants")
     db.execute("ALTER TABLE versions DROP COLUMN query_variants")
@@ -374,5 +405,7 @@ def test_a_store_of_schema_4_is_migrated_with_query_variants_on(tmp_path: Path) 
     db.commit()
     db.close()
     with Store(path) as store:
-        assert store.get_list("old").query_variants is True
+        assert store.get_list("old").query_variants is True  # read through the active version's row
         assert store.latest_settings("old").query_variants is True
+        assert [v.settings.query_variants for v in store.versions("old")] == [True]
+        assert Matcher.from_store(store).match(upload(np.ascontiguousarray(np.rot90(SCENES[0])))).matches

@@ -13,9 +13,11 @@ import pytest
 from PIL import Image, ImageOps
 
 from cli.main import main
+from engine.query import QueryHashes
 from grpc_api.client import HashmatchClient
 from grpc_api.generated.hashmatch.v1 import hashmatch_pb2 as pb
-from hashing.query_variants import Region
+from hashing.media_hasher import HashOptions, MediaHasher
+from hashing.query_variants import ALL_FAMILIES, Region
 from tests.grpc_fixtures import BRIDGE, Served, serve
 
 BORDER = 24
@@ -75,12 +77,32 @@ def test_a_bad_dihedral_threshold_is_refused_with_usage(served: Served) -> None:
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_hash_answers_no_query_variants(served: Served) -> None:
+    with HashmatchClient(served.address, served.matcher_token) as client:
+        response = client.hash(framed_bridge(), dihedral=True)
+    assert len(response.hashes.dihedral) == 8 and not response.hashes.variants
+
+
 def test_a_server_without_query_variants_matches_the_querys_own_hash(tmp_path: Path) -> None:
+    """Neither its own hashing nor the variants a client sends with MatchHashes: a server's setting is the most
+    a request gets."""
+    framed = QueryHashes.of_media(MediaHasher(HashOptions(variants=ALL_FAMILIES)).hash_bytes(framed_bridge()))
+    assert any(v.name == "content_box" for v in framed.variants)
     running = serve(tmp_path, query_variants=frozenset())
     try:
         with HashmatchClient(running.address, running.matcher_token) as client:
             verdict = client.match(framed_bridge()).verdict
             assert verdict.decision == pb.NO_MATCH and not verdict.query.variants
+            (sent,) = client.match_hashes([("framed", framed)]).results
+            assert sent.verdict.decision == pb.NO_MATCH
+    finally:
+        running.server.stop(0)
+    (tmp_path / "with").mkdir()
+    running = serve(tmp_path / "with")
+    try:
+        with HashmatchClient(running.address, running.matcher_token) as client:
+            (sent,) = client.match_hashes([("framed", framed)]).results
+            assert sent.verdict.decision == pb.MATCH and sent.verdict.matches[0].variant == "content_box"
     finally:
         running.server.stop(0)
 

@@ -462,14 +462,16 @@ class StatusResponse(_message.Message):
     def __init__(self, lists: _Optional[_Iterable[_Union[ListStatus, _Mapping]]] = ..., version: _Optional[str] = ...) -> None: ...
 
 class ChangeSettingsRequest(_message.Message):
-    __slots__ = ("list", "threshold", "action")
+    __slots__ = ("list", "threshold", "action", "query_variants")
     LIST_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
+    QUERY_VARIANTS_FIELD_NUMBER: _ClassVar[int]
     list: str
     threshold: int
     action: str
-    def __init__(self, list: _Optional[str] = ..., threshold: _Optional[int] = ..., action: _Optional[str] = ...) -> None: ...
+    query_variants: bool
+    def __init__(self, list: _Optional[str] = ..., threshold: _Optional[int] = ..., action: _Optional[str] = ..., query_variants: _Optional[bool] = ...) -> None: ...
 
 class FeedbackRequest(_message.Message):
     __slots__ = ("list", "entry_id", "kind", "note", "disable", "referral_id", "viewed")
