@@ -19,7 +19,7 @@ LABELS = {
     "pdq_only": "PDQ alone",
     "dct_dihedral": "+ 8 DCT dihedral (the default before)",
     "pixel_dihedral": "+ 8 pixel-exact dihedral",
-    "default": "+ 8 pixel-exact dihedral, content box, 3 crops (the default now)",
+    "default": "+ 8 pixel-exact dihedral, content box, 4 crops (the default now)",
 }
 
 
@@ -34,15 +34,15 @@ def medians(report: dict[str, Any]) -> dict[tuple[str, str], tuple[float, int]]:
 
 def summarize(report: dict[str, Any]) -> tuple[str, list[str]]:
     found = medians(report)
-    sizes = sorted({size for size, _ in found}, key=lambda s: (int(s.split("x")[0]), s))
+    sizes = sorted({size for size, _ in found}, key=lambda s: (int(s.split("x")[0]), s.split(",")[0], "new" in s))
     missed = [f"{size} {mode}" for size in sizes for mode in MODES if (size, mode) not in found]
     if not found:
         missed = ["no variant rows in the report"]
     lines = [
         f"Machine: {machine_line(report, 'pinned to 1 core')}",
         "",
-        "| upload (JPEG q90; bordered: a 5% black border) | hashing | hashes searched | median ms | uploads/s "
-        "| vs PDQ alone |",
+        "| upload (JPEG q90; bordered: a 5% black border; new sizes: operators built for each) | hashing "
+        "| hashes searched | median ms | uploads/s | vs PDQ alone |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for size in sizes:
