@@ -87,3 +87,10 @@ def store_path(args: argparse.Namespace) -> Path:
     """The store --db or $HASHMATCH_DB names, or the per-user default (not opened)."""
     explicit = args.db or os.environ.get("HASHMATCH_DB")
     return Path(explicit) if explicit else default_db_path()
+
+
+def bits_argument(text: str) -> int:
+    """An argparse type: a whole number of bits within 0..256 (a PDQ threshold)."""
+    if not text.strip().isdigit() or not 0 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"a whole number of bits within 0..256, not {text!r}")
+    return int(text)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli.common import EXIT_OK, EXIT_USAGE, add_db_argument, audited, fail, fail_with, open_store
+from cli.common import EXIT_OK, EXIT_USAGE, add_db_argument, audited, bits_argument, fail, fail_with, open_store
 from engine.audit.records import import_record
 from engine.exporters import ExportFormat, export_entries
 from engine.importers.formats import ImportFormat, read_records
@@ -142,12 +142,6 @@ def _signal_types(text: str) -> frozenset[SignalType]:
     return frozenset(SignalType(n) for n in names)
 
 
-def _threshold(text: str) -> int:
-    if not text.strip().isdigit() or not 0 <= int(text) <= 256:
-        raise argparse.ArgumentTypeError(f"a threshold is a whole number of bits within 0..256, not {text!r}")
-    return int(text)
-
-
 def _percent(text: str) -> float:
     try:
         value = float(text)
@@ -162,7 +156,7 @@ def _settings_options(parser: argparse.ArgumentParser) -> None:
     """Unset options are None, so that an import or `set` changes only what was asked for."""
     parser.add_argument(
         "--threshold",
-        type=_threshold,
+        type=bits_argument,
         default=None,
         help=f"PDQ match threshold in bits (new lists: {DEFAULT_THRESHOLD})",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from cli.common import bits_argument
 from engine.matcher import MatchScope
 from engine.signal_types.pdq import DIHEDRAL_THRESHOLD
 from hashing.pdq_hasher import DihedralMode
@@ -22,7 +23,7 @@ def add_variant_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGr
     )
     parser.add_argument(
         "--dihedral-threshold",
-        type=_bits,
+        type=bits_argument,
         default=None,
         metavar="BITS",
         help=f"how close a rotated or flipped variant must come to match (default {DIHEDRAL_THRESHOLD}: stricter "
@@ -36,16 +37,6 @@ def add_variant_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGr
     parser.add_argument(
         "--no-crops", action="store_true", help="do not match the query as a centred crop of a listed picture"
     )
-
-
-def _bits(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 256:
-        raise argparse.ArgumentTypeError(f"a number of bits within 0..256, not {text!r}")
-    return value
 
 
 def dihedral_mode(args: argparse.Namespace) -> DihedralMode:
