@@ -31,9 +31,11 @@ from hashing.errors import HashmatchError, ReasonCode
 
 REFERRAL_KIND = "referral"
 INVALID_REFERRAL_KIND = "referral_invalid"  # a record the schema refused when written: kept, not exported
-SCHEMA_ID = "hashmatch.referral/2"  # 2: a match names its query variant and region (was dihedral_variant)
-# Records are checked against the schema they name: an audit log written before version 2 still exports.
-SCHEMA_FILES = {"hashmatch.referral/1": "referral-1.schema.json", SCHEMA_ID: "referral.schema.json"}
+LATEST_SCHEMA = "hashmatch.referral/2"  # 2: a match names its query variant and region (was dihedral_variant)
+SCHEMA_ID = LATEST_SCHEMA  # what new records are written as
+# Records are checked against the schema they name: an audit log written before version 2 still exports. A
+# record naming no schema of ours is checked against the latest, which refuses it.
+SCHEMA_FILES = {"hashmatch.referral/1": "referral-1.schema.json", LATEST_SCHEMA: "referral.schema.json"}
 
 
 @dataclass(frozen=True)
@@ -115,16 +117,16 @@ def referral_of(
 
 
 @cache
-def schema(version: str = SCHEMA_ID) -> dict[str, Any]:
+def schema(version: str = LATEST_SCHEMA) -> dict[str, Any]:
     text = resources.files("engine.evidence").joinpath(SCHEMA_FILES[version]).read_text()
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
 
 def _version_of(record: Mapping[str, Any]) -> str:
-    """The schema a record names, when it is one of ours; else the current one (which then refuses it)."""
+    """The schema a record names, when it is one of ours; else the latest (which then refuses it)."""
     named = record.get("schema")
-    return named if isinstance(named, str) and named in SCHEMA_FILES else SCHEMA_ID
+    return named if isinstance(named, str) and named in SCHEMA_FILES else LATEST_SCHEMA
 
 
 @cache
