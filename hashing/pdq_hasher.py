@@ -21,7 +21,7 @@ from hashing.pdq_hash import PdqHash, pack_bits
 from hashing.query_variants import VariantPlan, plan_operators
 from kernels.backend import ArrayBackend, BackendName, select_backend
 from kernels.banded import BandedOperator
-from kernels.downsample import downsample_dense, downsample_fused, fused_available
+from kernels.downsample import downsample_dense, downsample_fused, downsample_fused_columns, fused_available
 from kernels.optional import MissingDependencyError
 
 CLI512_SIDE = 512
@@ -143,10 +143,15 @@ class PdqHasher:
         """
         xp = self.backend.xp
         rows, cols = axis_operator(image.shape[0]), axis_operator(image.shape[1])
-        plain = self.buffer64(image, rows, cols)
-        upside_down = self.buffer64(image, rows.flipped(), cols)
-        mirrored = self.buffer64(image, rows, cols.flipped())
-        both = self.buffer64(image, rows.flipped(), cols.flipped())
+        if self.kernel is DownsampleKernel.FUSED:  # each row stage once, for a column operator and its flip
+            pixels = np.asarray(image)
+            plain, mirrored = downsample_fused_columns(pixels, rows, [cols, cols.flipped()])
+            upside_down, both = downsample_fused_columns(pixels, rows.flipped(), [cols, cols.flipped()])
+        else:
+            plain = self.buffer64(image, rows, cols)
+            upside_down = self.buffer64(image, rows.flipped(), cols)
+            mirrored = self.buffer64(image, rows, cols.flipped())
+            both = self.buffer64(image, rows.flipped(), cols.flipped())
         # Order of DIHEDRAL_NAMES: orig, rot90 (counter-clockwise), rot180, rot270, flipx (upside down),
         # flipy (mirror), flipplus1 (transpose), flipminus1 (anti-transpose).
         return xp.stack([plain, mirrored.T, both, upside_down.T, upside_down, mirrored, plain.T, both.T])

@@ -55,6 +55,24 @@ def downsample_fused(image: np.ndarray, rows: BandedOperator, cols: BandedOperat
     return out
 
 
+def downsample_fused_columns(image: np.ndarray, rows: BandedOperator, cols: list[BandedOperator]) -> np.ndarray:
+    """`downsample_fused` of one row operator with each column operator, (k, 64, 64): the row stage once.
+    Column operators of one length and band (an operator and its flip): results bit for bit as one at a time."""
+    kernels = _compiled_kernels()
+    pixels = np.ascontiguousarray(image)
+    if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3):
+        raise ValueError("expected an H x W x 3 or H x W uint8 image")
+    if rows.length != pixels.shape[0] or any(c.length != pixels.shape[1] or c.band != cols[0].band for c in cols):
+        raise ValueError(f"operators that do not fit a {pixels.shape[:2]} image, or column bands that differ")
+    coeffs = LUMA_COEFFS if pixels.ndim == 3 else _GREY_COEFFS
+    out = np.empty((len(cols), rows.rows, cols[0].rows), dtype=np.float64)
+    flat = pixels.reshape(pixels.shape[0], -1)
+    starts = np.stack([c.starts for c in cols])
+    weights = np.stack([c.weights for c in cols])
+    kernels.downsample_column_sets(flat, rows.starts, rows.weights, starts, weights, coeffs, out)
+    return out
+
+
 def _compiled_kernels() -> ModuleType:
     require_module("numba", "the fused CPU downsample kernel")
     from kernels import downsample_jit

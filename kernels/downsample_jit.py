@@ -50,6 +50,34 @@ def downsample(
 
 
 @_jit
+def downsample_column_sets(
+    flat: Any, row_starts: Any, row_weights: Any, col_starts: Any, col_weights: Any, coeffs: Any, out: Any
+) -> None:
+    """`downsample` with k column operators over the same row operator: col_starts (k, 64), col_weights
+    (k, 64, band), out (k, 64, 64). The row stage, nearly all of the work, runs once for all k; each output is
+    computed with the same operations in the same order as `downsample` computes it alone."""
+    channels = coeffs.shape[0]
+    width = flat.shape[1] // channels
+    line = np.empty(flat.shape[1], dtype=np.float64)
+    luma = np.empty(width, dtype=np.float64)
+    for i in range(row_starts.shape[0]):
+        _accumulate_rows(flat, row_starts[i], row_weights[i], line)
+        if channels == 3:
+            cr, cg, cb = coeffs[0], coeffs[1], coeffs[2]
+            for x in range(width):
+                luma[x] = cr * line[3 * x] + cg * line[3 * x + 1] + cb * line[3 * x + 2]
+        else:
+            luma[:] = line
+        for s in range(col_starts.shape[0]):
+            for j in range(col_starts.shape[1]):
+                total = 0.0
+                base = col_starts[s, j]
+                for k in range(col_weights.shape[2]):
+                    total += col_weights[s, j, k] * luma[base + k]
+                out[s, i, j] = total
+
+
+@_jit
 def _accumulate_rows(flat: Any, start: int, weights: Any, line: Any) -> None:
     """line = sum_m weights[m] * flat[start + m]. Four rows per pass over `line` halve its memory traffic;
     zero weights (band padding) only cost a multiply."""

@@ -21,7 +21,7 @@ from hashing.jarosz import (
 from kernels import backend
 from kernels.backend import BackendName, GpuUnavailableError, select_backend
 from kernels.banded import BandedOperator
-from kernels.downsample import downsample_dense, downsample_fused, luma_plane
+from kernels.downsample import downsample_dense, downsample_fused, downsample_fused_columns, luma_plane
 from kernels.optional import MissingDependencyError, require_module
 from tests.images import structured_image
 
@@ -99,3 +99,21 @@ def test_operator_rows_built_together_equal_the_row_at_a_time_reference(lengths:
         together = _composed_rows(lo, hi, sample_positions(length))
         assert [first for first, _ in together] == [first for first, _ in reference], length
         assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(together, reference, strict=True)), length
+
+
+@settings(max_examples=15, deadline=None)
+@given(height=st.integers(5, 700), width=st.integers(5, 700), seed=st.integers(0, 2**32 - 1), grey=st.booleans())
+def test_one_row_stage_for_a_column_operator_and_its_flip_is_bit_for_bit_two_passes(
+    height: int, width: int, seed: int, grey: bool
+) -> None:
+    """The pixel dihedral hashes run each row operator once for both column operators (half the work)."""
+    image = structured_image(height, width, seed)
+    if grey:
+        image = np.ascontiguousarray(image[..., 0])
+    rows, cols = axis_operator(height), axis_operator(width)
+    for row_op in (rows, rows.flipped()):
+        together = downsample_fused_columns(image, row_op, [cols, cols.flipped()])
+        apart = [downsample_fused(image, row_op, cols), downsample_fused(image, row_op, cols.flipped())]
+        assert all(np.array_equal(a, b) for a, b in zip(together, apart, strict=True))
+    with pytest.raises(ValueError, match="do not fit"):
+        downsample_fused_columns(image, rows, [axis_operator(width + 1)])
