@@ -20,6 +20,8 @@ MEASUREMENTS = {
     ("batch", "cpu"),
     ("file to hash", "gpu"),
     ("file to hash", "cpu"),
+    ("file to hash, query variants", "gpu"),
+    ("file to hash, query variants", "cpu"),
     ("device luma to hash", "gpu"),
 }
 
