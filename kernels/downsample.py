@@ -42,17 +42,8 @@ def fused_available() -> bool:
 
 def downsample_fused(image: np.ndarray, rows: BandedOperator, cols: BandedOperator) -> np.ndarray:
     """CPU fast path of `downsample_dense` for a NumPy uint8 image (H x W grey or H x W x 3 RGB); needs numba."""
-    kernels = _compiled_kernels()
-    pixels = np.ascontiguousarray(image)
-    if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3):
-        raise ValueError("expected an H x W x 3 or H x W uint8 image")
-    if (rows.length, cols.length) != pixels.shape[:2]:
-        raise ValueError(f"operators for {rows.length}x{cols.length} applied to a {pixels.shape[:2]} image")
-    coeffs = LUMA_COEFFS if pixels.ndim == 3 else _GREY_COEFFS
-    out = np.empty((rows.rows, cols.rows), dtype=np.float64)
-    flat = pixels.reshape(pixels.shape[0], -1)
-    kernels.downsample(flat, rows.starts, rows.weights, cols.starts, cols.weights, coeffs, out)
-    return out
+    result: np.ndarray = downsample_fused_columns(image, rows, [cols])[0]
+    return result
 
 
 def downsample_fused_columns(image: np.ndarray, rows: BandedOperator, cols: list[BandedOperator]) -> np.ndarray:
@@ -69,7 +60,7 @@ def downsample_fused_columns(image: np.ndarray, rows: BandedOperator, cols: list
     flat = pixels.reshape(pixels.shape[0], -1)
     starts = np.stack([c.starts for c in cols])
     weights = np.stack([c.weights for c in cols])
-    kernels.downsample_column_sets(flat, rows.starts, rows.weights, starts, weights, coeffs, out)
+    kernels.downsample(flat, rows.starts, rows.weights, starts, weights, coeffs, out)
     return out
 
 

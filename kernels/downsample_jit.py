@@ -23,39 +23,14 @@ _jit = numba.njit(cache=True, nogil=True, fastmath=False)
 def downsample(
     flat: Any, row_starts: Any, row_weights: Any, col_starts: Any, col_weights: Any, coeffs: Any, out: Any
 ) -> None:
-    """out[i, j] = sum_k col_weights[j, k] * luma(sum_m row_weights[i, m] * flat[row_starts[i] + m, .]).
+    """out[s, i, j] = sum_k col_weights[s, j, k] * luma(sum_m row_weights[i, m] * flat[row_starts[i] + m, .]),
+    for each of the k column operators s: col_starts (k, 64), col_weights (k, 64, band), out (k, 64, 64).
 
     `flat` is H x (W * channels) uint8; luma combines the channels of one column with `coeffs`. Each output
     row is accumulated in one scratch line that stays in cache, turned into luma, then reduced along the
-    columns at once.
+    columns at once, by every column operator: the row stage, nearly all of the work, runs once for all k,
+    and each output is computed with the same operations in the same order whatever k is.
     """
-    channels = coeffs.shape[0]
-    width = flat.shape[1] // channels
-    line = np.empty(flat.shape[1], dtype=np.float64)
-    luma = np.empty(width, dtype=np.float64)
-    for i in range(row_starts.shape[0]):
-        _accumulate_rows(flat, row_starts[i], row_weights[i], line)
-        if channels == 3:
-            cr, cg, cb = coeffs[0], coeffs[1], coeffs[2]
-            for x in range(width):
-                luma[x] = cr * line[3 * x] + cg * line[3 * x + 1] + cb * line[3 * x + 2]
-        else:
-            luma[:] = line
-        for j in range(col_starts.shape[0]):
-            total = 0.0
-            base = col_starts[j]
-            for k in range(col_weights.shape[1]):
-                total += col_weights[j, k] * luma[base + k]
-            out[i, j] = total
-
-
-@_jit
-def downsample_column_sets(
-    flat: Any, row_starts: Any, row_weights: Any, col_starts: Any, col_weights: Any, coeffs: Any, out: Any
-) -> None:
-    """`downsample` with k column operators over the same row operator: col_starts (k, 64), col_weights
-    (k, 64, band), out (k, 64, 64). The row stage, nearly all of the work, runs once for all k; each output is
-    computed with the same operations in the same order as `downsample` computes it alone."""
     channels = coeffs.shape[0]
     width = flat.shape[1] // channels
     line = np.empty(flat.shape[1], dtype=np.float64)
