@@ -14,8 +14,9 @@ import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cli.common import EXIT_OK, EXIT_USAGE, fail, store_path
 from engine.audit.log import AuditLog, default_actor, default_audit_path
@@ -98,6 +99,9 @@ SETTINGS: dict[str, Setting] = {
         str, "content_box,crop", "query variant families hashed for every image, comma-separated; none: off"
     ),
 }
+
+
+Choice = TypeVar("Choice", bound=StrEnum)
 
 
 def default_tokens_path(db: Path | None) -> Path:
@@ -287,7 +291,7 @@ def build_config(args: argparse.Namespace, environ: dict[str, str]) -> ServerCon
             ),
         ),
         video_match=VpdqMatchOptions(
-            rule=_video_rule(settings["video_rule"]),
+            rule=_choice("video_rule", FrameRule, settings["video_rule"]),
             query_percent=settings["video_query_percent"],
             compared_percent=settings["video_compared_percent"],
         ),
@@ -301,16 +305,9 @@ def build_config(args: argparse.Namespace, environ: dict[str, str]) -> ServerCon
         ),
         stats_min_cell=settings["stats_min_cell"],
         max_audit_calls=settings["max_audit_calls"],
-        dihedral=_dihedral(settings["dihedral"]),
+        dihedral=_choice("dihedral", DihedralMode, settings["dihedral"]),
         query_variants=_query_variants(settings["query_variants"]),
     )
-
-
-def _dihedral(text: str) -> DihedralMode:
-    try:
-        return DihedralMode(text)
-    except ValueError:
-        raise _setting_error(f"dihedral is one of {', '.join(m.value for m in DihedralMode)}, not {text!r}") from None
 
 
 def _query_variants(text: str) -> frozenset[VariantFamily]:
@@ -321,11 +318,12 @@ def _query_variants(text: str) -> frozenset[VariantFamily]:
         raise _setting_error(f"query_variants: {exc}") from None
 
 
-def _video_rule(text: str) -> FrameRule:
+def _choice(setting: str, kind: type[Choice], text: str) -> Choice:
+    """A setting that names one member of an enum (its value), or INVALID_SETTING listing them."""
     try:
-        return FrameRule(text)
+        return kind(text)
     except ValueError:
-        raise _setting_error(f"video_rule is one of {', '.join(r.value for r in FrameRule)}, not {text!r}") from None
+        raise _setting_error(f"{setting} is one of {', '.join(m.value for m in kind)}, not {text!r}") from None
 
 
 def run_serve(args: argparse.Namespace) -> int:
