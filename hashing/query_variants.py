@@ -266,17 +266,12 @@ def region_operator(length: int, start: int, size: int, before: int = 0, after: 
     inner = axis_operator(size + before + after)
     # Each band position of the extended axis, on the region's axis: the extension folds onto the edge sample.
     positions = start + np.clip(inner.starts[:, None] + np.arange(inner.band)[None, :] - before, 0, size - 1)
-    first = positions[:, 0]
-    offsets = positions - first[:, None]
-    band = int(offsets[:, -1].max()) + 1
-    rows = np.repeat(np.arange(inner.rows), inner.band)
-    gathered = np.zeros((inner.rows, band))
-    np.add.at(gathered, (rows, offsets.ravel()), inner.weights.ravel())  # in band order, row by row
-    shifted = np.minimum(first, length - band)  # keep each band inside the axis; its leading weights stay zero
-    starts = shifted.astype(np.int64)
+    band = int((positions[:, -1] - positions[:, 0]).max()) + 1
+    starts = np.minimum(positions[:, 0], length - band).astype(np.int64)  # each band inside the axis
     folded_weights = np.zeros((inner.rows, band), dtype=np.float64)
-    for i, lead in enumerate((first - shifted).tolist()):
-        folded_weights[i, lead : lead + band - lead] = gathered[i, : band - lead]
+    rows = np.repeat(np.arange(inner.rows), inner.band)
+    offsets = (positions - starts[:, None]).ravel()
+    np.add.at(folded_weights, (rows, offsets), inner.weights.ravel())  # in band order, row by row
     starts.setflags(write=False)
     folded_weights.setflags(write=False)
     return BandedOperator(length=length, starts=starts, weights=folded_weights)
